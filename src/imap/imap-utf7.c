@@ -1,0 +1,2 @@
+/* stub: being written */
+#include "imap-utf7.h"

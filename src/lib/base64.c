@@ -1,0 +1,2 @@
+/* stub: being written */
+#include "base64.h"
