@@ -12,6 +12,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* Largest passwd-file read (bytes): 100k users at ~200 bytes a line is
+ * 20 MB; the cap keeps a runaway file from exhausting memory. */
+#define PASSDB_MAX_FILE_SIZE (256 * 1024 * 1024)
+#define PASSDB_NAME_MAX_LEN 64
+
 struct passdb;
 
 struct passdb_user {

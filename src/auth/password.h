@@ -14,6 +14,26 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Longest password accepted (bytes).  SHA512-CRYPT's cost grows with the
+ * password's length, so an unbounded one would be a cheap CPU DoS; 1024 is
+ * far beyond any passphrase and matches the SASL PLAIN/LOGIN limit. */
+#define PASSWORD_MAX_LEN 1024
+/* Work factors used by password_hash(). */
+#define PASSWORD_BLF_COST 10
+#define PASSWORD_ARGON2_T 3
+#define PASSWORD_ARGON2_M_KIB 65536
+#define PASSWORD_ARGON2_P 1
+#define PASSWORD_SCRAM_ITERATIONS 4096
+/* Upper bounds on work factors read from stored values, so one corrupt or
+ * hostile passwd-file line can't pin a worker for minutes (or allocate
+ * gigabytes) per login attempt.  Each is well above common practice. */
+#define PASSWORD_MAX_SHA512_ROUNDS 1000000
+#define PASSWORD_MAX_BLF_COST 16
+#define PASSWORD_MAX_ARGON2_M_KIB 1048576
+#define PASSWORD_MAX_ARGON2_T 64
+#define PASSWORD_MAX_ARGON2_P 16
+#define PASSWORD_MAX_SCRAM_ITERATIONS 1000000
+
 /* Scheme names accepted by password_hash(), NULL-terminated. */
 extern const char *const password_schemes[];
 
@@ -32,7 +52,9 @@ const char *password_scheme_of(const char *stored);
 
 /* SCRAM-SHA-256 credentials from a stored value: from {SCRAM-SHA-256}
  * directly, or derived from {PLAIN} (when allow_plain) with the given
- * salt/iterations.  0 on success, -1 when the scheme can't give them. */
+ * salt/iterations: for {PLAIN} the caller fills keys_r->iterations, salt
+ * and salt_len (1..64) before the call and they are used as input.
+ * 0 on success, -1 when the scheme can't give them. */
 struct scram_keys {
 	unsigned iterations;
 	unsigned char salt[64];

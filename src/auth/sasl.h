@@ -17,6 +17,23 @@
 
 #include "buf.h"
 
+/* Input limits (bytes of one decoded client response).  PLAIN and LOGIN
+ * carry at most a name and a password (PASSWORD_MAX_LEN); SCRAM messages
+ * carry a name, nonces and a base64 proof, well under 4 KiB in practice. */
+#define SASL_PLAIN_MAX_LEN 1024
+#define SASL_LOGIN_MAX_LEN 1024
+#define SASL_SCRAM_MAX_LEN 4096
+/* Longest authentication identity; passdb names are at most 64 bytes. */
+#define SASL_USER_MAX_LEN 255
+/* Client nonce limit, and the server nonce's random bytes (RFC 5802 asks
+ * for a fresh, unpredictable nonce; 18 bytes = 24 base64 characters). */
+#define SASL_SCRAM_NONCE_MAX_LEN 1024
+#define SASL_SCRAM_SERVER_NONCE_BYTES 18
+/* Salt length and iteration count offered for users without stored
+ * SCRAM keys (unknown users and {PLAIN} ones). */
+#define SASL_SCRAM_FAKE_SALT_LEN 16
+#define SASL_SCRAM_DEFAULT_ITERATIONS 4096
+
 enum sasl_status {
 	SASL_CONTINUE,  /* send *out as a challenge and feed the next response */
 	SASL_OK,        /* authenticated as sasl_server_user(); *out may hold

@@ -64,6 +64,16 @@ struct imap_framer {
 	enum imap_frame_error error;
 	char tag[64];           /* best-effort tag of the current command */
 	bool skip_after_error;  /* discard to end of command after an error */
+	bool result_pending;    /* COMMAND/ERROR returned, reset not yet called */
+	uint64_t line_len;      /* bytes of the current line seen so far */
+	/* recognizer for a literal marker ending the current line; it works
+	 * on the byte stream so it also runs while bytes are being skipped */
+	int marker;
+	bool marker_cr;         /* last byte was CR (maybe the CR of CRLF) */
+	bool marker_plus;       /* {N+}: non-synchronizing */
+	bool marker_tilde;      /* ~{N}: literal8 */
+	bool marker_overflow;   /* N does not fit in 64 bits */
+	uint64_t marker_value;
 };
 
 void imap_framer_init(struct imap_framer *f, const struct imap_limits *limits);
@@ -72,7 +82,15 @@ void imap_framer_deinit(struct imap_framer *f); /* frees cmd's memory */
 /* Consume input.  Returns when something must happen or when input ran
  * out; *consumed_r says how much of data was used (the caller drops that
  * and calls again with the rest).  Never consumes past the end of the
- * current command. */
+ * current command.
+ * Errors are reported once, as soon as they are known; the rest of the bad
+ * command (the rest of a too-long line, a too-big non-synchronizing
+ * literal and the lines and literals after it) is then skipped by later
+ * feeds without being buffered or interpreted.  An empty line comes back
+ * as an empty COMMAND (the tokenizer rejects it).  A non-synchronizing
+ * marker with an unusable number ({99999999999999999999+}) is BAD_LITERAL
+ * and everything after it is skipped: answer and disconnect.
+ * Feeding again without imap_framer_reset() resets implicitly. */
 enum imap_frame_result imap_framer_feed(struct imap_framer *f,
 					const uint8_t *data, size_t len,
 					size_t *consumed_r);
@@ -96,7 +114,7 @@ enum imap_arg_type {
 			      bracketed forms like BODY[HEADER.FIELDS (A B)]<0.5>
 			      kept whole (brackets may contain spaces/lists) */
 	IMAP_ARG_QUOTED,   /* data is the unescaped content */
-	IMAP_ARG_LITERAL,  /* {n} or {n+} or {n-} */
+	IMAP_ARG_LITERAL,  /* {n} or {n+} ({n-} is not RFC 7888 syntax) */
 	IMAP_ARG_LITERAL8, /* ~{n} or ~{n+} */
 	IMAP_ARG_LIST,     /* ( ... ) */
 	IMAP_ARG_NIL,      /* the atom NIL, case-insensitive */
@@ -129,7 +147,8 @@ int imap_parse_command(struct arena *a, const uint8_t *data, size_t len,
 /* ---- helpers on parsed arguments ---- */
 
 /* astring/string value as a NUL-free C string (NULL if the arg is a list or
- * contains NUL). */
+ * contains NUL).  For IMAP_ARG_NIL it is the atom as sent ("NIL" is a valid
+ * astring); nstring readers check the type first. */
 const char *imap_arg_str(const struct imap_arg *arg);
 bool imap_arg_is_astring(const struct imap_arg *arg);
 bool imap_arg_atom_equals(const struct imap_arg *arg, const char *s); /* ci */

@@ -91,13 +91,18 @@ buf_append_byte(struct buf *b, uint8_t c)
 int
 buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
+	char small[256];
 	va_list ap2;
 	int n;
 
 	va_copy(ap2, ap);
-	n = vsnprintf(NULL, 0, fmt, ap2);
+	n = vsnprintf(small, sizeof(small), fmt, ap2);
 	va_end(ap2);
-	if (n < 0 || buf_reserve(b, (size_t)n) < 0)
+	if (n < 0)
+		return -1;
+	if ((size_t)n < sizeof(small))
+		return buf_append(b, small, (size_t)n);
+	if (buf_reserve(b, (size_t)n) < 0)
 		return -1;
 	vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
 	b->len += (size_t)n;

@@ -52,6 +52,7 @@ struct conf {
 	/* [auth] */
 	char *passwd_file;            /* Dovecot-format passwd-file */
 	bool allow_plaintext;         /* LOGIN/AUTH on non-TLS non-loopback */
+	bool loopback_is_secure;      /* loopback counts as secure (default yes) */
 	bool allow_plain_scheme;      /* accept {PLAIN} stored passwords */
 	char *default_scheme;         /* for `satchel user add` / `pw hash` */
 	char *mechanisms;             /* space separated: PLAIN LOGIN SCRAM-SHA-256 */
@@ -61,6 +62,10 @@ struct conf {
 	unsigned user_failure_limit;  /* ... and per user name */
 	unsigned failure_window;      /* seconds */
 	unsigned max_auth_attempts;   /* per connection, then BYE */
+
+	/* Added by conf.c: problems worth a log line that do not stop the
+	 * load ("FILE:LINE: key: reason\n" each), or NULL.  Owned. */
+	char *warnings;
 };
 
 /* Built-in defaults (what satchel.conf.example documents). */
@@ -72,7 +77,8 @@ struct conf *conf_new_defaults(void);
 int conf_load(const char *path, struct conf **conf_r, char **errors_r);
 
 /* Same, but from an in-memory string (for tests and the fuzzer);
- * `name` is used in error lines in place of a file name. */
+ * `name` is used in error lines in place of a file name, and relative paths
+ * resolve against its directory part (kept relative if it has none). */
 int conf_load_string(const char *name, const char *text, struct conf **conf_r,
 		     char **errors_r);
 

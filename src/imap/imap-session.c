@@ -1,0 +1,485 @@
+/* imap-session: connection state machine and input loop; see
+ * imap-session.h.  Non-goals: command semantics (imap-cmd.c and cmd-*.c)
+ * and syntax (imap-parser.c). */
+#include "imap-session.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+
+#include "conf.h"
+#include "imap-cmd.h"
+#include "log.h"
+#include "net.h"
+#include "xalloc.h"
+
+/* Read no more than this much ahead of the command being processed: a
+ * flooding client is stopped by TCP flow control, not by our memory. */
+#define IMAP_READ_HIGH_WATER (256 * 1024)
+#define IMAP_CLOSE_TIMEOUT_SECS 10 /* to flush the last lines, then drop */
+
+static void read_cb(struct bufferevent *bev, void *arg);
+static void write_cb(struct bufferevent *bev, void *arg);
+static void event_cb(struct bufferevent *bev, short what, void *arg);
+static void process_input(struct imap_session *s);
+static void close_when_flushed(struct imap_session *s);
+
+static void
+session_free(struct imap_session *s)
+{
+	imap_auth_abort(s);
+	worker_conn_remove(s->worker, &s->conn);
+	if (s->preauth_timer != NULL)
+		event_free(s->preauth_timer);
+	if (s->close_timer != NULL)
+		event_free(s->close_timer);
+	if (s->bev != NULL)
+		bufferevent_free(s->bev);
+	imap_framer_deinit(&s->framer);
+	arena_reset(&s->arena);
+	free(s->user);
+	free(s);
+}
+
+static void
+log_disconnect(struct imap_session *s, const char *reason)
+{
+	log_info("sess=%s ip=%s user=%s event=disconnect reason=%s", s->id,
+		 s->peer, s->user != NULL ? s->user : "-", reason);
+}
+
+void
+imap_session_write(struct imap_session *s, const void *data, size_t len)
+{
+	if (s->bev != NULL)
+		bufferevent_write(s->bev, data, len);
+}
+
+void
+imap_session_printf(struct imap_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (s->bev == NULL)
+		return;
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(bufferevent_get_output(s->bev), fmt, ap);
+	va_end(ap);
+}
+
+void
+imap_session_close(struct imap_session *s)
+{
+	struct timeval tv = { IMAP_CLOSE_TIMEOUT_SECS, 0 };
+
+	if (s->closing)
+		return;
+	s->closing = true;
+	s->state = IMAP_STATE_LOGOUT;
+	bufferevent_disable(s->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
+		/* Nothing to flush: free on the next loop turn via write_cb
+		 * would never fire, so free from a zero timeout. */
+		bufferevent_trigger(s->bev, EV_WRITE, BEV_TRIG_IGNORE_WATERMARKS |
+				    BEV_TRIG_DEFER_CALLBACKS);
+	}
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+	bufferevent_set_timeouts(s->bev, NULL, &tv);
+	bufferevent_enable(s->bev, EV_WRITE);
+}
+
+void
+imap_session_bye(struct imap_session *s, const char *text)
+{
+	if (s->closing)
+		return;
+	imap_session_printf(s, "* BYE %s\r\n", text);
+	imap_session_close(s);
+}
+
+bool
+imap_session_plaintext_ok(const struct imap_session *s)
+{
+	const struct conf *c = s->server->conf;
+
+	return s->tls || c->allow_plaintext ||
+	       (s->peer_is_loopback && c->loopback_is_secure);
+}
+
+void
+imap_session_capabilities(struct imap_session *s, struct buf *out)
+{
+	const struct conf *c = s->server->conf;
+	const char *p, *end;
+
+	buf_append_str(out, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE");
+	if (s->state != IMAP_STATE_NOTAUTH)
+		return;
+	if (!s->tls && server_has_tls(s->server))
+		buf_append_str(out, " STARTTLS");
+	if (!imap_session_plaintext_ok(s))
+		buf_append_str(out, " LOGINDISABLED");
+	/* Mechanisms, in configured order.  PLAIN and LOGIN reveal the
+	 * password, so they are hidden where plaintext is refused; SCRAM
+	 * doesn't and stays offered. */
+	for (p = c->mechanisms; *p != '\0'; p = end) {
+		while (*p == ' ')
+			p++;
+		end = p;
+		while (*end != '\0' && *end != ' ')
+			end++;
+		if (end == p)
+			break;
+		if (!imap_session_plaintext_ok(s) &&
+		    ((end - p == 5 && strncmp(p, "PLAIN", 5) == 0) ||
+		     (end - p == 5 && strncmp(p, "LOGIN", 5) == 0)))
+			continue;
+		buf_printf(out, " AUTH=%.*s", (int)(end - p), p);
+	}
+}
+
+static void
+preauth_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session *s = arg;
+
+	log_disconnect(s, "preauth-timeout");
+	imap_session_bye(s, "Timed out waiting for authentication");
+}
+
+static void
+session_shutdown(struct worker_conn *conn)
+{
+	struct imap_session *s = (struct imap_session *)conn;
+
+	if (s->busy) {
+		s->stop_requested = true;
+		return;
+	}
+	imap_session_bye(s, "Server shutting down");
+}
+
+static void
+setup_bev(struct imap_session *s)
+{
+	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, IMAP_READ_HIGH_WATER);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+static void
+set_idle_timeouts(struct imap_session *s)
+{
+	struct timeval tv = { (time_t)s->server->conf->timeout_auth, 0 };
+
+	/* RFC 9051 5.4: at least 30 minutes of inactivity once logged in.
+	 * Before login the preauth timer bounds the whole session instead. */
+	bufferevent_set_timeouts(s->bev, &tv, &tv);
+}
+
+void
+imap_session_accept(struct worker *worker, int fd, const struct sockaddr *peer,
+		    socklen_t peerlen, bool implicit_tls)
+{
+	struct server *srv = worker->server;
+	const struct conf *c = srv->conf;
+	struct imap_session *s;
+	struct timeval tv = { (time_t)c->timeout_preauth, 0 };
+	struct buf greet;
+
+	s = xmalloc(sizeof(*s));
+	s->worker = worker;
+	s->server = srv;
+	s->conn.shutdown = session_shutdown;
+	worker_session_id(worker, s->id);
+	net_addr_str(peer, s->peer, sizeof(s->peer));
+	s->peer_is_loopback = net_is_loopback(peer);
+	s->limits.max_line = c->max_line_length;
+	s->limits.max_literal = c->max_literal_size;
+	s->limits.max_command = c->max_command_size;
+	s->limits.max_depth = c->max_list_depth;
+	s->limits.max_args = c->max_args;
+	imap_framer_init(&s->framer, &s->limits);
+	arena_init(&s->arena);
+	worker_conn_add(worker, &s->conn);
+
+	if (implicit_tls) {
+		SSL *ssl = server_ssl_new(srv);
+
+		if (ssl == NULL) {
+			close(fd);
+			s->bev = NULL;
+			session_free(s);
+			return;
+		}
+		s->bev = bufferevent_openssl_socket_new(
+			worker->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+			BEV_OPT_CLOSE_ON_FREE);
+		s->tls = true;
+		s->tls_implicit = true;
+	} else {
+		s->bev = bufferevent_socket_new(worker->base, fd,
+						BEV_OPT_CLOSE_ON_FREE);
+	}
+	if (s->bev == NULL) {
+		close(fd);
+		session_free(s);
+		return;
+	}
+	if (s->tls)
+		bufferevent_openssl_set_allow_dirty_shutdown(s->bev, 1);
+	setup_bev(s);
+	s->preauth_timer = evtimer_new(worker->base, preauth_timeout_cb, s);
+	evtimer_add(s->preauth_timer, &tv);
+	log_info("sess=%s ip=%s event=connect tls=%s", s->id, s->peer,
+		 s->tls ? "yes" : "no");
+
+	buf_init(&greet, 0);
+	buf_append_str(&greet, "* OK [CAPABILITY ");
+	imap_session_capabilities(s, &greet);
+	buf_append_str(&greet, "] Satchel ready.\r\n");
+	imap_session_write(s, greet.data, greet.len);
+	buf_deinit(&greet);
+}
+
+void
+imap_session_logged_in(struct imap_session *s, const char *user)
+{
+	s->user = xstrdup(user);
+	s->state = IMAP_STATE_AUTH;
+	if (s->preauth_timer != NULL) {
+		event_free(s->preauth_timer);
+		s->preauth_timer = NULL;
+	}
+	set_idle_timeouts(s);
+}
+
+int
+imap_session_start_tls(struct imap_session *s)
+{
+	struct bufferevent *filter;
+	SSL *ssl;
+
+	/* RFC 9051 6.2.1 / RFC 3207-class injection: anything the client
+	 * sent after the STARTTLS line was sent in plaintext and must not be
+	 * executed inside TLS.  Throw it away, and the framer's state too. */
+	evbuffer_drain(bufferevent_get_input(s->bev),
+		       evbuffer_get_length(bufferevent_get_input(s->bev)));
+	imap_framer_reset(&s->framer);
+	ssl = server_ssl_new(s->server);
+	if (ssl == NULL)
+		return -1;
+	filter = bufferevent_openssl_filter_new(
+		s->worker->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
+		BEV_OPT_CLOSE_ON_FREE);
+	if (filter == NULL) {
+		SSL_free(ssl);
+		return -1;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(filter, 1);
+	s->bev = filter;
+	s->tls = true;
+	setup_bev(s);
+	return 0;
+}
+
+void
+imap_session_resume(struct imap_session *s)
+{
+	s->busy = false;
+	if (s->stop_requested) {
+		imap_session_bye(s, "Server shutting down");
+		return;
+	}
+	if (!s->closing)
+		process_input(s);
+}
+
+static void
+frame_error(struct imap_session *s)
+{
+	const char *tag = imap_framer_tag(&s->framer);
+	const char *text;
+
+	switch (imap_framer_error(&s->framer)) {
+	case IMAP_FRAME_ERR_LINE_TOO_LONG:
+		text = "[TOOBIG] Command line too long";
+		break;
+	case IMAP_FRAME_ERR_LITERAL_TOO_BIG:
+		text = "[TOOBIG] Literal too big";
+		break;
+	case IMAP_FRAME_ERR_COMMAND_TOO_BIG:
+		text = "[TOOBIG] Command too big";
+		break;
+	case IMAP_FRAME_ERR_BAD_LITERAL:
+		text = "Invalid literal size";
+		break;
+	default:
+		text = "Invalid command";
+		break;
+	}
+	log_info("sess=%s ip=%s user=%s event=bad-input reason=\"%s\"", s->id,
+		 s->peer, s->user != NULL ? s->user : "-", text);
+	imap_session_printf(s, "%s BAD %s\r\n", tag != NULL ? tag : "*", text);
+	if (imap_framer_error(&s->framer) == IMAP_FRAME_ERR_BAD_LITERAL &&
+	    s->framer.skip_after_error) {
+		/* "{junk+}": how many bytes follow is unknowable, so there is
+		 * no way back to a command boundary. */
+		imap_session_bye(s, "Cannot find the end of that command");
+		return;
+	}
+	imap_framer_reset(&s->framer);
+}
+
+static void
+process_input(struct imap_session *s)
+{
+	const size_t high_water = s->server->conf->output_high_water;
+	struct evbuffer *in, *out;
+	struct bufferevent *bev;
+
+	if (s->in_process)
+		return;
+	s->in_process = true;
+	while (!s->busy && !s->closing) {
+		struct evbuffer_iovec vec;
+		enum imap_frame_result r;
+		size_t consumed = 0;
+		const uint8_t *data;
+		size_t len;
+
+		out = bufferevent_get_output(s->bev);
+		if (evbuffer_get_length(out) > high_water) {
+			/* A client that doesn't read stalls only itself:
+			 * stop reading it until the output drains. */
+			s->output_blocked = true;
+			bufferevent_disable(s->bev, EV_READ);
+			bufferevent_setwatermark(s->bev, EV_WRITE,
+						 high_water / 2, 0);
+			break;
+		}
+		in = bufferevent_get_input(s->bev);
+		if (evbuffer_peek(in, -1, NULL, &vec, 1) < 1 || vec.iov_len == 0)
+			break;
+		r = imap_framer_feed(&s->framer, vec.iov_base, vec.iov_len,
+				     &consumed);
+		if (consumed > vec.iov_len)
+			consumed = vec.iov_len;
+		evbuffer_drain(in, consumed);
+		switch (r) {
+		case IMAP_FRAME_NEED_MORE:
+			if (consumed == 0)
+				goto out; /* defensive: never spin */
+			break;
+		case IMAP_FRAME_CONTINUE:
+			imap_session_printf(s, "+ Ready for literal data\r\n");
+			break;
+		case IMAP_FRAME_ERROR:
+			frame_error(s);
+			break;
+		case IMAP_FRAME_COMMAND:
+			data = imap_framer_command(&s->framer, &len);
+			bev = s->bev;
+			if (s->auth != NULL)
+				imap_auth_line(s, data, len);
+			else
+				imap_cmd_dispatch(s, data, len);
+			if (s->bev != bev)
+				goto out; /* STARTTLS swapped the stream */
+			break;
+		}
+	}
+out:
+	s->in_process = false;
+}
+
+static void
+read_cb(struct bufferevent *bev, void *arg)
+{
+	process_input(arg);
+}
+
+static void
+close_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	close_when_flushed(arg);
+}
+
+/* Free the session once everything queued has reached the socket.  With a
+ * STARTTLS filter our output drains into the underlying bufferevent, which
+ * still has to write it: wait for that too (bounded by the close timeout
+ * set in imap_session_close). */
+static void
+close_when_flushed(struct imap_session *s)
+{
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+	struct timeval tv = { 0, 10000 };
+
+	if (under != NULL &&
+	    evbuffer_get_length(bufferevent_get_output(under)) > 0 &&
+	    s->close_polls++ < IMAP_CLOSE_TIMEOUT_SECS * 100) {
+		if (s->close_timer == NULL)
+			s->close_timer = evtimer_new(s->worker->base,
+						     close_timer_cb, s);
+		evtimer_add(s->close_timer, &tv);
+		return;
+	}
+	session_free(s);
+}
+
+static void
+write_cb(struct bufferevent *bev, void *arg)
+{
+	struct imap_session *s = arg;
+
+	if (s->closing) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			close_when_flushed(s);
+		return;
+	}
+	if (s->output_blocked) {
+		s->output_blocked = false;
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		bufferevent_enable(bev, EV_READ);
+		process_input(s);
+	}
+}
+
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct imap_session *s = arg;
+	unsigned long err;
+
+	if (what & BEV_EVENT_CONNECTED)
+		return; /* TLS handshake done */
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (s->closing) {
+			session_free(s);
+			return;
+		}
+		log_disconnect(s, "idle-timeout");
+		imap_session_bye(s, "Autologout; idle for too long");
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		err = bufferevent_get_openssl_error(bev);
+		if (err != 0) {
+			char text[128];
+
+			ERR_error_string_n(err, text, sizeof(text));
+			log_info("sess=%s ip=%s event=tls-error reason=\"%s\"",
+				 s->id, s->peer, text);
+		}
+	}
+	if (!s->closing)
+		log_disconnect(s, (what & BEV_EVENT_EOF) ? "eof" : "error");
+	session_free(s);
+}

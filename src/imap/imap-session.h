@@ -1,0 +1,94 @@
+/* imap-session: one IMAP connection: its bufferevent (with a TLS filter
+ * after STARTTLS, or a TLS bufferevent on the implicit-TLS port), the state
+ * machine of RFC 9051 section 3, the input loop that feeds the framer and
+ * dispatches complete commands, output backpressure and timeouts.
+ *
+ * Lifetime: created by imap_session_accept() on a worker thread, freed on
+ * that thread when the client goes away, after LOGOUT once the output has
+ * drained, on a timeout, or at server shutdown. */
+#ifndef IMAP_SESSION_H
+#define IMAP_SESSION_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <event2/bufferevent.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "imap-parser.h"
+#include "server.h"
+
+enum imap_state {
+	IMAP_STATE_NOTAUTH,
+	IMAP_STATE_AUTH,
+	IMAP_STATE_SELECTED,
+	IMAP_STATE_LOGOUT,
+};
+
+/* ENABLE'd extensions (RFC 5161). */
+#define IMAP_ENABLED_IMAP4REV2 0x1u
+
+struct imap_auth;
+
+struct imap_session {
+	struct worker_conn conn; /* must stay first: shutdown hook */
+	struct worker *worker;
+	struct server *server;
+	struct bufferevent *bev; /* owned; replaced by a TLS filter on STARTTLS */
+	char id[9];
+	char peer[INET6_ADDRSTRLEN];
+	bool peer_is_loopback;
+	bool tls;            /* TLS active (implicit, or after STARTTLS) */
+	bool tls_implicit;
+
+	enum imap_state state;
+	struct imap_limits limits;
+	struct imap_framer framer;
+	struct arena arena;  /* the current command's memory */
+	struct event *preauth_timer; /* deadline to authenticate; NULL after */
+	struct event *close_timer;   /* closing: waits for a TLS filter's
+					underlying stream to drain */
+	unsigned close_polls;        /* bounded: give up after the close timeout */
+
+	char *user;          /* authenticated user (malloc'd), NULL before */
+	uint32_t enabled;    /* IMAP_ENABLED_* */
+	unsigned auth_failures;
+	struct imap_auth *auth; /* AUTHENTICATE/LOGIN in progress, owned */
+
+	bool busy;           /* a command waits for async work: input paused */
+	bool closing;        /* output is flushed, then the session is freed */
+	bool output_blocked; /* output over the high-water mark: input paused */
+	bool stop_requested; /* server stopping: BYE after the running command */
+	bool in_process;     /* re-entrancy guard for the input loop */
+	struct timespec cmd_start;
+	const char *cmd_name; /* current command, for the log line */
+};
+
+/* server_accept_fn for the IMAP and IMAPS listeners. */
+void imap_session_accept(struct worker *worker, int fd,
+			 const struct sockaddr *peer, socklen_t peerlen,
+			 bool implicit_tls);
+
+/* Queue output (already formatted, CRLF included). */
+void imap_session_write(struct imap_session *s, const void *data, size_t len);
+void imap_session_printf(struct imap_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Send "* BYE text" and close once it is flushed. */
+void imap_session_bye(struct imap_session *s, const char *text);
+/* Close once pending output is flushed (no more input is read). */
+void imap_session_close(struct imap_session *s);
+/* An async command finished (tagged reply queued): go on reading input. */
+void imap_session_resume(struct imap_session *s);
+/* The session became authenticated as `user`. */
+void imap_session_logged_in(struct imap_session *s, const char *user);
+/* Switch to TLS (STARTTLS) after the tagged OK has been queued. */
+int imap_session_start_tls(struct imap_session *s);
+/* Plaintext passwords allowed on this connection right now? */
+bool imap_session_plaintext_ok(const struct imap_session *s);
+/* Append the capability list for the current state, no leading "CAPABILITY". */
+void imap_session_capabilities(struct imap_session *s, struct buf *out);
+
+#endif
