@@ -140,8 +140,16 @@ auth_succeeded(struct imap_auth *auth)
 	char safe[AUTH_MAX_USER_LOG];
 	struct buf text;
 
+	const char *error;
+
 	throttle_success(s->server->throttle, s->peer, user);
-	imap_session_logged_in(s, user);
+	if (imap_session_logged_in(s, user, &error) < 0) {
+		log_error("sess=%s ip=%s user=%s event=login-failed reason=\"store: %s\"",
+			  s->id, s->peer, log_sanitize(safe, sizeof(safe), user,
+						       strlen(user)), error);
+		auth_finish(s, "NO", "[UNAVAILABLE] Your mail is not available right now");
+		return;
+	}
 	log_info("sess=%s ip=%s user=%s event=login mech=%s tls=%s", s->id,
 		 s->peer, log_sanitize(safe, sizeof(safe), user, strlen(user)),
 		 auth->mech, s->tls ? "yes" : "no");

@@ -31,6 +31,16 @@ static const struct imap_cmd_def cmd_table[] = {
 	{ "AUTHENTICATE", cmd_authenticate, ST_NOTAUTH }, /* 6.2.2 */
 	{ "LOGIN", cmd_login, ST_NOTAUTH },             /* 6.2.3 */
 	{ "ENABLE", cmd_enable, ST_AUTH },              /* 6.3.1, RFC 5161 */
+	{ "CREATE", cmd_create, ST_AUTH | ST_SELECTED }, /* 6.3.4 */
+	{ "DELETE", cmd_delete, ST_AUTH | ST_SELECTED }, /* 6.3.5 */
+	{ "RENAME", cmd_rename, ST_AUTH | ST_SELECTED }, /* 6.3.6 */
+	{ "SUBSCRIBE", cmd_subscribe, ST_AUTH | ST_SELECTED }, /* 6.3.7 */
+	{ "UNSUBSCRIBE", cmd_unsubscribe, ST_AUTH | ST_SELECTED }, /* 6.3.8 */
+	{ "LIST", cmd_list, ST_AUTH | ST_SELECTED },    /* 6.3.9 */
+	{ "LSUB", cmd_lsub, ST_AUTH | ST_SELECTED },    /* RFC 3501 6.3.9 */
+	{ "NAMESPACE", cmd_namespace, ST_AUTH | ST_SELECTED }, /* 6.3.10 */
+	{ "STATUS", cmd_status, ST_AUTH | ST_SELECTED }, /* 6.3.11 */
+	{ "APPEND", cmd_append, ST_AUTH | ST_SELECTED }, /* 6.3.12 */
 };
 
 static const struct imap_cmd_def *

@@ -46,6 +46,17 @@ enum imap_cmd_status cmd_starttls(struct imap_cmd *cmd); /* cmd-auth.c */
 enum imap_cmd_status cmd_login(struct imap_cmd *cmd);
 enum imap_cmd_status cmd_authenticate(struct imap_cmd *cmd);
 
+enum imap_cmd_status cmd_create(struct imap_cmd *cmd); /* cmd-mailbox.c */
+enum imap_cmd_status cmd_delete(struct imap_cmd *cmd);
+enum imap_cmd_status cmd_rename(struct imap_cmd *cmd);
+enum imap_cmd_status cmd_subscribe(struct imap_cmd *cmd);
+enum imap_cmd_status cmd_unsubscribe(struct imap_cmd *cmd);
+enum imap_cmd_status cmd_list(struct imap_cmd *cmd);
+enum imap_cmd_status cmd_lsub(struct imap_cmd *cmd);
+enum imap_cmd_status cmd_namespace(struct imap_cmd *cmd);
+enum imap_cmd_status cmd_status(struct imap_cmd *cmd);
+enum imap_cmd_status cmd_append(struct imap_cmd *cmd); /* cmd-append.c */
+
 /* cmd-auth.c: a line of an AUTHENTICATE exchange arrived (line mode). */
 void imap_auth_line(struct imap_session *s, const uint8_t *line, size_t len);
 /* cmd-auth.c: the session is being freed while an exchange may run. */

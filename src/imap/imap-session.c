@@ -18,6 +18,7 @@
 #include "imap-cmd.h"
 #include "log.h"
 #include "net.h"
+#include "passdb.h"
 #include "xalloc.h"
 
 /* Read no more than this much ahead of the command being processed: a
@@ -44,6 +45,7 @@ session_free(struct imap_session *s)
 		bufferevent_free(s->bev);
 	imap_framer_deinit(&s->framer);
 	arena_reset(&s->arena);
+	store_user_unref(&s->store);
 	free(s->user);
 	free(s);
 }
@@ -120,8 +122,13 @@ imap_session_capabilities(struct imap_session *s, struct buf *out)
 	const char *p, *end;
 
 	buf_append_str(out, "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE");
-	if (s->state != IMAP_STATE_NOTAUTH)
+	if (s->state != IMAP_STATE_NOTAUTH) {
+		buf_printf(out, " NAMESPACE CHILDREN LIST-EXTENDED LIST-STATUS"
+			   " SPECIAL-USE CREATE-SPECIAL-USE STATUS=SIZE"
+			   " MULTIAPPEND APPENDLIMIT=%llu",
+			   (unsigned long long)c->max_literal_size);
 		return;
+	}
 	if (!s->tls && server_has_tls(s->server))
 		buf_append_str(out, " STARTTLS");
 	if (!imap_session_plaintext_ok(s))
@@ -249,9 +256,30 @@ imap_session_accept(struct worker *worker, int fd, const struct sockaddr *peer,
 	buf_deinit(&greet);
 }
 
-void
-imap_session_logged_in(struct imap_session *s, const char *user)
+/* Special-use mailboxes created at first login (RFC 6154). */
+static const char *const autocreate_default[] = {
+	"Drafts\\Drafts", "Sent\\Sent", "Trash\\Trash", "Junk\\Junk",
+	"Archive\\Archive", NULL,
+};
+
+int
+imap_session_logged_in(struct imap_session *s, const char *user,
+		       const char **error_r)
 {
+	struct passdb_user *pu = NULL;
+	enum store_error err;
+	char home[4096];
+
+	if (passdb_lookup(s->server->passdb, user, &pu) > 0 &&
+	    pu->home[0] != '\0')
+		snprintf(home, sizeof(home), "%s", pu->home);
+	else
+		snprintf(home, sizeof(home), "%s/users/%s",
+			 s->server->conf->data_dir, user);
+	passdb_user_free(&pu);
+	s->store = store_user_open(user, home, autocreate_default, &err, error_r);
+	if (s->store == NULL)
+		return -1;
 	s->user = xstrdup(user);
 	s->state = IMAP_STATE_AUTH;
 	if (s->preauth_timer != NULL) {
@@ -259,6 +287,7 @@ imap_session_logged_in(struct imap_session *s, const char *user)
 		s->preauth_timer = NULL;
 	}
 	set_idle_timeouts(s);
+	return 0;
 }
 
 int

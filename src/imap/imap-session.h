@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "imap-parser.h"
 #include "server.h"
+#include "store.h"
 
 enum imap_state {
 	IMAP_STATE_NOTAUTH,
@@ -54,6 +55,7 @@ struct imap_session {
 	unsigned close_polls;        /* bounded: give up after the close timeout */
 
 	char *user;          /* authenticated user (malloc'd), NULL before */
+	struct store_user *store; /* shared per-user store (ref), after login */
 	uint32_t enabled;    /* IMAP_ENABLED_* */
 	unsigned auth_failures;
 	struct imap_auth *auth; /* AUTHENTICATE/LOGIN in progress, owned */
@@ -82,8 +84,10 @@ void imap_session_bye(struct imap_session *s, const char *text);
 void imap_session_close(struct imap_session *s);
 /* An async command finished (tagged reply queued): go on reading input. */
 void imap_session_resume(struct imap_session *s);
-/* The session became authenticated as `user`. */
-void imap_session_logged_in(struct imap_session *s, const char *user);
+/* The session became authenticated as `user`: open the user's store.
+ * 0 ok, -1 (not logged in) with *error_r. */
+int imap_session_logged_in(struct imap_session *s, const char *user,
+			   const char **error_r);
 /* Switch to TLS (STARTTLS) after the tagged OK has been queued. */
 int imap_session_start_tls(struct imap_session *s);
 /* Plaintext passwords allowed on this connection right now? */

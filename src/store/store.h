@@ -1,0 +1,137 @@
+/* store: the mail store as the protocols see it.  This is the only header
+ * of src/store that other directories include; no SQL and no Maildir path
+ * crosses it.
+ *
+ * A struct store_user is the per-user shared state: the open index and the
+ * Maildir root, one object per user however many sessions (on however many
+ * worker threads) have it open; reference counted, with one mutex that
+ * every call below takes for its duration.
+ *
+ * Mailbox names are UTF-8 with '/' as the hierarchy separator; "INBOX" is
+ * matched case-insensitively and always reported as "INBOX".  The protocol
+ * layer converts from and to modified UTF-7 on the wire.
+ *
+ * Every fallible call returns 0 or -1 with *err_r (the class, which the
+ * protocol maps to its response code in one place) and *error_r (a static
+ * text safe to show the client; details go to the log). */
+#ifndef STORE_H
+#define STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_SEPARATOR '/'
+
+enum store_error {
+	STORE_ERR_NONE = 0,
+	STORE_ERR_TEMP,      /* internal or I/O failure, try again later */
+	STORE_ERR_NOTFOUND,  /* no such mailbox (or not visible) */
+	STORE_ERR_EXISTS,    /* it already exists */
+	STORE_ERR_NOPERM,    /* not allowed */
+	STORE_ERR_OVERQUOTA, /* quota or disk full */
+	STORE_ERR_EXPUNGED,  /* the message was expunged meanwhile */
+	STORE_ERR_TOOBIG,    /* message or argument too large */
+	STORE_ERR_LIMIT,     /* a count limit was hit */
+	STORE_ERR_INUSE,     /* locked by someone else */
+	STORE_ERR_BADNAME,   /* the mailbox name is not acceptable */
+	STORE_ERR_CANNOT,    /* the operation can never succeed */
+	STORE_ERR_TRYCREATE, /* target mailbox missing: create it first */
+	STORE_ERR_HASCHILDREN, /* DELETE of a \Noselect mailbox with children */
+};
+
+struct store_user;
+
+/* Open (or share) the store of `user` whose home is `home`; the Maildir and
+ * index are created on first use, and the index is rebuilt from the
+ * Maildir when it is missing or corrupt.  `autocreate` is a NULL-terminated
+ * list of "Name\SpecialUse" strings created at first login (e.g.
+ * "Sent\\Sent").  NULL on failure. */
+struct store_user *store_user_open(const char *user, const char *home,
+				   const char *const *autocreate,
+				   enum store_error *err_r, const char **error_r);
+void store_user_unref(struct store_user **user);
+const char *store_user_name(const struct store_user *user);
+
+/* ---- mailboxes ---- */
+
+/* Is `name` acceptable as a mailbox name?  (UTF-8, no empty levels, no
+ * control characters, bounded length and depth.) */
+bool store_mailbox_name_valid(const char *name, const char **error_r);
+/* "INBOX" for any case of inbox, else name itself. */
+const char *store_mailbox_canonical(const char *name);
+
+int store_mailbox_create(struct store_user *u, const char *name,
+			 const char *special_use, enum store_error *err_r,
+			 const char **error_r);
+int store_mailbox_delete(struct store_user *u, const char *name,
+			 enum store_error *err_r, const char **error_r);
+int store_mailbox_rename(struct store_user *u, const char *oldname,
+			 const char *newname, enum store_error *err_r,
+			 const char **error_r);
+int store_subscription_set(struct store_user *u, const char *name, bool on,
+			   enum store_error *err_r, const char **error_r);
+
+struct store_mailbox_info {
+	const char *name;
+	bool exists;        /* a mailbox (possibly \Noselect) */
+	bool noselect;
+	bool subscribed;
+	bool has_children;
+	const char *special_use; /* "\Sent" etc. or NULL */
+};
+
+/* Every mailbox and every subscription (subscribed names that don't exist
+ * come with exists=false), sorted by name.  The callback must not call
+ * back into the store. */
+int store_mailbox_list(struct store_user *u,
+		       void (*cb)(const struct store_mailbox_info *info,
+				  void *ctx),
+		       void *ctx, enum store_error *err_r,
+		       const char **error_r);
+
+struct store_status {
+	uint32_t messages;
+	uint32_t recent;
+	uint32_t uidnext;
+	uint32_t uidvalidity;
+	uint32_t unseen;
+	uint32_t deleted;
+	uint64_t size;
+	uint64_t highestmodseq;
+};
+
+int store_mailbox_status(struct store_user *u, const char *name,
+			 struct store_status *status_r, enum store_error *err_r,
+			 const char **error_r);
+
+/* ---- messages ---- */
+
+#define STORE_FLAG_SEEN 0x01u
+#define STORE_FLAG_ANSWERED 0x02u
+#define STORE_FLAG_FLAGGED 0x04u
+#define STORE_FLAG_DELETED 0x08u
+#define STORE_FLAG_DRAFT 0x10u
+#define STORE_MAX_KEYWORDS 100 /* per message */
+#define STORE_KEYWORD_MAX_LEN 100
+
+struct store_new_message {
+	const void *data;       /* the whole message */
+	size_t len;
+	unsigned flags;         /* STORE_FLAG_* */
+	const char *const *keywords;
+	size_t nkeywords;
+	int64_t internaldate;   /* seconds since the epoch, or -1 for now */
+};
+
+/* Deliver messages into `mailbox`, all or nothing (RFC 3502): each file is
+ * written and fsynced, the directory fsynced, then one index transaction
+ * assigns the UIDs, so a success means every message is durable.
+ * *uids_r (count entries, caller's array) and *uidvalidity_r tell the
+ * assigned UIDs.  A missing mailbox fails with STORE_ERR_TRYCREATE. */
+int store_append(struct store_user *u, const char *mailbox,
+		 const struct store_new_message *msgs, size_t count,
+		 uint32_t *uidvalidity_r, uint32_t *uids_r,
+		 enum store_error *err_r, const char **error_r);
+
+#endif
