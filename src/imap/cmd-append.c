@@ -165,6 +165,9 @@ cmd_append(struct imap_cmd *cmd)
 	if (store_append(s->store, mailbox, msgs, n, &uidvalidity, uids, &err,
 			 &error) < 0)
 		return imap_cmd_store_fail(cmd, err, error);
+	/* The selected mailbox may have grown: EXISTS before the OK. */
+	if (s->view != NULL)
+		imap_session_sync(s, true);
 	/* RFC 4315 3: APPENDUID uidvalidity uid-set */
 	tlen = 64 + n * 11;
 	text = arena_alloc(cmd->arena, tlen);

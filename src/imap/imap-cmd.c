@@ -41,6 +41,18 @@ static const struct imap_cmd_def cmd_table[] = {
 	{ "NAMESPACE", cmd_namespace, ST_AUTH | ST_SELECTED }, /* 6.3.10 */
 	{ "STATUS", cmd_status, ST_AUTH | ST_SELECTED }, /* 6.3.11 */
 	{ "APPEND", cmd_append, ST_AUTH | ST_SELECTED }, /* 6.3.12 */
+	{ "IDLE", cmd_idle, ST_AUTH | ST_SELECTED },    /* 6.3.13, RFC 2177 */
+	{ "SELECT", cmd_select, ST_AUTH | ST_SELECTED }, /* 6.3.2 */
+	{ "EXAMINE", cmd_examine, ST_AUTH | ST_SELECTED }, /* 6.3.3 */
+	{ "CLOSE", cmd_close, ST_SELECTED },            /* 6.4.1 */
+	{ "UNSELECT", cmd_unselect, ST_SELECTED },      /* 6.4.2, RFC 3691 */
+	{ "CHECK", cmd_check, ST_SELECTED },            /* RFC 3501 6.4.1 */
+	{ "EXPUNGE", cmd_expunge, ST_SELECTED },        /* 6.4.3 */
+	{ "FETCH", cmd_fetch, ST_SELECTED },            /* 6.4.5 */
+	{ "STORE", cmd_store, ST_SELECTED },            /* 6.4.6 */
+	{ "COPY", cmd_copy, ST_SELECTED },              /* 6.4.7 */
+	{ "MOVE", cmd_move, ST_SELECTED },              /* 6.4.8, RFC 6851 */
+	{ "UID", cmd_uid, ST_SELECTED },                /* 6.4.9 */
 };
 
 static const struct imap_cmd_def *
@@ -180,6 +192,19 @@ imap_cmd_dispatch(struct imap_session *s, const uint8_t *data, size_t len)
 		imap_cmd_bad(&cmd, text);
 		return;
 	}
+	/* Tell the client what others changed before answering (RFC 9051
+	 * 7: untagged data precedes the tagged reply).  7.5.1: no EXPUNGE
+	 * while responding to FETCH, STORE or SEARCH by sequence number (nor
+	 * COPY/MOVE, whose numbers would shift under them). */
+	if (s->state == IMAP_STATE_SELECTED && s->view != NULL &&
+	    def->fn != cmd_select && def->fn != cmd_examine &&
+	    def->fn != cmd_close && def->fn != cmd_unselect &&
+	    def->fn != cmd_logout && def->fn != cmd_idle && def->fn != cmd_uid)
+		imap_session_sync(s, def->fn != cmd_fetch && def->fn != cmd_store &&
+				  def->fn != cmd_copy && def->fn != cmd_move &&
+				  strcasecmp(def->name, "SEARCH") != 0);
+	if (def->fn == cmd_uid && s->view != NULL)
+		imap_session_sync(s, true); /* UID commands may see expunges */
 	if (def->fn(&cmd) == IMAP_CMD_ASYNC) {
 		s->busy = true;
 		return;

@@ -22,6 +22,7 @@ struct imap_cmd {
 	const struct imap_arg *args;
 	size_t argc;
 	struct arena *arena;        /* the session's command arena */
+	bool uid;                   /* UID FETCH/STORE/COPY/MOVE/EXPUNGE */
 };
 
 /* Parse and run one complete command from the framer. */
@@ -56,6 +57,28 @@ enum imap_cmd_status cmd_lsub(struct imap_cmd *cmd);
 enum imap_cmd_status cmd_namespace(struct imap_cmd *cmd);
 enum imap_cmd_status cmd_status(struct imap_cmd *cmd);
 enum imap_cmd_status cmd_append(struct imap_cmd *cmd); /* cmd-append.c */
+enum imap_cmd_status cmd_select(struct imap_cmd *cmd); /* cmd-select.c */
+enum imap_cmd_status cmd_examine(struct imap_cmd *cmd);
+enum imap_cmd_status cmd_close(struct imap_cmd *cmd);
+enum imap_cmd_status cmd_unselect(struct imap_cmd *cmd);
+enum imap_cmd_status cmd_check(struct imap_cmd *cmd);
+enum imap_cmd_status cmd_expunge(struct imap_cmd *cmd);
+enum imap_cmd_status cmd_idle(struct imap_cmd *cmd);
+enum imap_cmd_status cmd_fetch(struct imap_cmd *cmd); /* cmd-fetch.c */
+enum imap_cmd_status cmd_store(struct imap_cmd *cmd);
+enum imap_cmd_status cmd_copy(struct imap_cmd *cmd);
+enum imap_cmd_status cmd_move(struct imap_cmd *cmd);
+enum imap_cmd_status cmd_uid(struct imap_cmd *cmd);
+
+/* cmd-fetch.c: a sequence-set argument as UID ranges of the selected
+ * view (arena memory).  0, or -1 with *error_r for a BAD reply. */
+struct store_uid_range;
+int imap_cmd_uid_ranges(struct imap_cmd *cmd, const struct imap_arg *arg,
+			struct store_uid_range **ranges_r, size_t *count_r,
+			const char **error_r);
+
+/* cmd-select.c: a line while IDLE (expects DONE). */
+void imap_idle_line(struct imap_session *s, const uint8_t *line, size_t len);
 
 /* cmd-auth.c: a line of an AUTHENTICATE exchange arrived (line mode). */
 void imap_auth_line(struct imap_session *s, const uint8_t *line, size_t len);

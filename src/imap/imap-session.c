@@ -45,6 +45,10 @@ session_free(struct imap_session *s)
 		bufferevent_free(s->bev);
 	imap_framer_deinit(&s->framer);
 	arena_reset(&s->arena);
+	store_view_close(&s->view);
+	if (s->notify_ev != NULL)
+		event_free(s->notify_ev);
+	free(s->idle_tag);
 	store_user_unref(&s->store);
 	free(s->user);
 	free(s);
@@ -125,7 +129,7 @@ imap_session_capabilities(struct imap_session *s, struct buf *out)
 	if (s->state != IMAP_STATE_NOTAUTH) {
 		buf_printf(out, " NAMESPACE CHILDREN LIST-EXTENDED LIST-STATUS"
 			   " SPECIAL-USE CREATE-SPECIAL-USE STATUS=SIZE"
-			   " MULTIAPPEND APPENDLIMIT=%llu",
+			   " MULTIAPPEND APPENDLIMIT=%llu UIDPLUS MOVE UNSELECT IDLE",
 			   (unsigned long long)c->max_literal_size);
 		return;
 	}
@@ -290,6 +294,150 @@ imap_session_logged_in(struct imap_session *s, const char *user,
 	return 0;
 }
 
+static void
+notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session *s = arg;
+
+	s->notify_pending = true;
+	/* RFC 2177: a session in IDLE hears of changes at once. */
+	if (s->idle_tag != NULL && s->view != NULL && !s->closing)
+		imap_session_sync(s, true);
+}
+
+void
+imap_session_view_notify(void *ctx)
+{
+	struct imap_session *s = ctx;
+
+	/* Any thread, store locked: only wake the session's own worker. */
+	event_active(s->notify_ev, 0, 0);
+}
+
+void
+imap_session_set_view(struct imap_session *s, struct store_view *view)
+{
+	store_view_close(&s->view);
+	s->view = view;
+	s->notify_pending = false;
+	s->state = view != NULL ? IMAP_STATE_SELECTED : IMAP_STATE_AUTH;
+	if (s->notify_ev == NULL)
+		s->notify_ev = event_new(s->worker->base, -1, 0, notify_cb, s);
+}
+
+void
+imap_session_flags(struct imap_session *s, struct buf *out, unsigned flags,
+		   const char *keywords, bool recent)
+{
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} sys[] = {
+		{ STORE_FLAG_ANSWERED, "\\Answered" },
+		{ STORE_FLAG_FLAGGED, "\\Flagged" },
+		{ STORE_FLAG_DELETED, "\\Deleted" },
+		{ STORE_FLAG_SEEN, "\\Seen" },
+		{ STORE_FLAG_DRAFT, "\\Draft" },
+	};
+	const char *sep = "";
+	size_t i;
+
+	buf_append_byte(out, '(');
+	for (i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
+		if (flags & sys[i].bit) {
+			buf_printf(out, "%s%s", sep, sys[i].name);
+			sep = " ";
+		}
+	}
+	/* \Recent is gone from IMAP4rev2 (RFC 9051 appendix E). */
+	if (recent && !(s->enabled & IMAP_ENABLED_IMAP4REV2)) {
+		buf_printf(out, "%s\\Recent", sep);
+		sep = " ";
+	}
+	if (keywords != NULL && keywords[0] != '\0')
+		buf_printf(out, "%s%s", sep, keywords);
+	buf_append_byte(out, ')');
+}
+
+static void
+sync_expunge(uint32_t seq, void *ctx)
+{
+	imap_session_printf(ctx, "* %u EXPUNGE\r\n", seq);
+}
+
+static void
+sync_exists(uint32_t count, uint32_t recent, void *ctx)
+{
+	struct imap_session *s = ctx;
+
+	imap_session_printf(s, "* %u EXISTS\r\n", count);
+	if (!(s->enabled & IMAP_ENABLED_IMAP4REV2))
+		imap_session_printf(s, "* %u RECENT\r\n", recent);
+}
+
+static void
+sync_flags(const struct store_msg *msg, void *ctx)
+{
+	struct imap_session *s = ctx;
+	struct buf out;
+
+	buf_init(&out, 0);
+	buf_printf(&out, "* %u FETCH (UID %u FLAGS ", msg->seq, msg->uid);
+	imap_session_flags(s, &out, msg->flags, msg->keywords, msg->recent);
+	buf_append_str(&out, ")\r\n");
+	imap_session_write(s, out.data, out.len);
+	buf_deinit(&out);
+}
+
+static void
+sync_keywords(const struct store_select_info *info, void *ctx)
+{
+	imap_session_send_flags_list(ctx, info);
+}
+
+void
+imap_session_send_flags_list(struct imap_session *s,
+			     const struct store_select_info *info)
+{
+	struct buf out;
+	size_t i;
+
+	buf_init(&out, 0);
+	buf_append_str(&out, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+	for (i = 0; i < info->nkeywords; i++)
+		buf_printf(&out, " %s", info->keywords[i]);
+	buf_append_str(&out, ")\r\n* OK [PERMANENTFLAGS (");
+	if (!store_view_readonly(s->view)) {
+		buf_append_str(&out, "\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+		for (i = 0; i < info->nkeywords; i++)
+			buf_printf(&out, " %s", info->keywords[i]);
+		buf_append_str(&out, " \\*");
+	}
+	buf_append_str(&out, ")] Flags permitted.\r\n");
+	imap_session_write(s, out.data, out.len);
+	buf_deinit(&out);
+}
+
+void
+imap_session_sync(struct imap_session *s, bool expunges_allowed)
+{
+	static const struct store_sync_cb cb = {
+		.expunge = sync_expunge,
+		.exists = sync_exists,
+		.flags = sync_flags,
+		.keywords = sync_keywords,
+	};
+	enum store_error err;
+	const char *error;
+
+	if (s->view == NULL)
+		return;
+	s->notify_pending = false;
+	if (store_view_sync(s->view, expunges_allowed, &cb, s, &err, &error) < 0)
+		log_error("sess=%s user=%s sync failed: %s", s->id,
+			  s->user != NULL ? s->user : "-", error);
+}
+
 int
 imap_session_start_tls(struct imap_session *s)
 {
@@ -418,6 +566,8 @@ process_input(struct imap_session *s)
 			bev = s->bev;
 			if (s->auth != NULL)
 				imap_auth_line(s, data, len);
+			else if (s->idle_tag != NULL)
+				imap_idle_line(s, data, len);
 			else
 				imap_cmd_dispatch(s, data, len);
 			if (s->bev != bev)

@@ -56,6 +56,10 @@ struct imap_session {
 
 	char *user;          /* authenticated user (malloc'd), NULL before */
 	struct store_user *store; /* shared per-user store (ref), after login */
+	struct store_view *view;  /* the selected mailbox, SELECTED state */
+	struct event *notify_ev;  /* woken (any thread) when the view changed */
+	bool notify_pending;      /* changes wait for the next sync */
+	char *idle_tag;           /* IDLE in progress (malloc'd tag) */
 	uint32_t enabled;    /* IMAP_ENABLED_* */
 	unsigned auth_failures;
 	struct imap_auth *auth; /* AUTHENTICATE/LOGIN in progress, owned */
@@ -88,6 +92,21 @@ void imap_session_resume(struct imap_session *s);
  * 0 ok, -1 (not logged in) with *error_r. */
 int imap_session_logged_in(struct imap_session *s, const char *user,
 			   const char **error_r);
+/* Select `view` (NULL: back to the authenticated state), closing any
+ * previous one. */
+void imap_session_set_view(struct imap_session *s, struct store_view *view);
+/* The notify hook to hand to store_view_open (ctx = the session). */
+void imap_session_view_notify(void *ctx);
+/* Send what other sessions changed in the selected mailbox (untagged
+ * EXISTS/RECENT/EXPUNGE/FETCH/FLAGS); expunges only when allowed. */
+void imap_session_sync(struct imap_session *s, bool expunges_allowed);
+/* Append "(\Seen ...)" for flags, keywords and \Recent (rev1 only). */
+void imap_session_flags(struct imap_session *s, struct buf *out,
+			unsigned flags, const char *keywords, bool recent);
+
+void imap_session_send_flags_list(struct imap_session *s,
+				  const struct store_select_info *info);
+
 /* Switch to TLS (STARTTLS) after the tagged OK has been queued. */
 int imap_session_start_tls(struct imap_session *s);
 /* Plaintext passwords allowed on this connection right now? */

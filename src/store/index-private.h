@@ -60,6 +60,7 @@ enum stmt_id {
 	ST_META_GET,
 	ST_META_SET,
 	ST_META_DEL,
+	ST_MBOX_SET_UIDS,
 	ST_COUNT
 };
 

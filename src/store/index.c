@@ -154,6 +154,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_META_SET] =
 		"INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
 	[ST_META_DEL] = "DELETE FROM meta WHERE key = ?1",
+	[ST_MBOX_SET_UIDS] = "UPDATE mailboxes SET uidvalidity = ?2, "
+		"uidnext = ?3, recent_uid = ?4 WHERE id = ?1",
 };
 
 
@@ -1176,6 +1178,67 @@ index_mailbox_set_mtimes(struct index_db *db, int64_t id, int64_t mtime_new,
 {
 	return mailbox_set(db, ST_MBOX_SET_MTIMES, id, NULL, mtime_new,
 			   mtime_cur, error_r);
+}
+
+/* See index.h.  A new UIDVALIDITY makes every old UID meaningless, so the
+ * expunge records go and \Recent restarts at the new uidnext. */
+static int
+mailbox_set_uids(struct index_db *db, int64_t id, uint32_t uidvalidity,
+		 uint32_t uidnext, const char **error_r)
+{
+	struct index_mailbox mbox;
+	sqlite3_stmt *st = db->st[ST_MBOX_SET_UIDS];
+	uint32_t uidv, recent;
+	int rc;
+
+	if (index_mbox_need(db, id, true, &mbox, error_r) < 0)
+		return -1;
+	if (uidvalidity == 0 || uidnext == 0 || uidnext == UINT32_MAX)
+		return index_set_error(db, INDEX_ERR_INVALID, error_r,
+				 "index: bad UIDVALIDITY or UIDNEXT");
+	recent = mbox.recent_uid;
+	if (uidvalidity == mbox.uidvalidity) {
+		if (uidnext < mbox.uidnext)
+			return index_set_error(db, INDEX_ERR_INVALID, error_r,
+					 "index: UIDNEXT can't go down");
+	} else {
+		if (mbox.messages != 0)
+			return index_set_error(db, INDEX_ERR_INVALID, error_r,
+					 "index: UIDVALIDITY of a mailbox "
+					 "with messages");
+		/* Moves the user's sequence past it; the value is ours. */
+		if (uidvalidity_take(db, uidvalidity, &uidv, error_r) < 0)
+			return -1;
+		rc = index_bind_i64(db->st[ST_EXP_DELETE_ALL], 1, id);
+		if (rc != SQLITE_OK)
+			return index_bind_fail(db, db->st[ST_EXP_DELETE_ALL], rc,
+					 "bind", error_r);
+		if (index_st_exec(db, ST_EXP_DELETE_ALL, error_r) < 0)
+			return -1;
+		recent = uidnext;
+	}
+	rc = index_bind_i64(st, 1, id);
+	if (rc == SQLITE_OK)
+		rc = index_bind_i64(st, 2, uidvalidity);
+	if (rc == SQLITE_OK)
+		rc = index_bind_i64(st, 3, uidnext);
+	if (rc == SQLITE_OK)
+		rc = index_bind_i64(st, 4, recent);
+	if (rc != SQLITE_OK)
+		return index_bind_fail(db, st, rc, "bind", error_r);
+	return index_st_exec(db, ST_MBOX_SET_UIDS, error_r);
+}
+
+int
+index_mailbox_set_uids(struct index_db *db, int64_t id, uint32_t uidvalidity,
+		       uint32_t uidnext, const char **error_r)
+{
+	if (index_enter(db, error_r) < 0 ||
+	    index_txn_begin(db, INDEX_TXN_WRITE, error_r) < 0)
+		return -1;
+	if (mailbox_set_uids(db, id, uidvalidity, uidnext, error_r) < 0)
+		return index_txn_fail(db, error_r);
+	return index_txn_commit(db, error_r);
 }
 
 int

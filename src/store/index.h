@@ -185,6 +185,18 @@ int index_mailbox_set_mtimes(struct index_db *db, int64_t id,
 			     int64_t mtime_new, int64_t mtime_cur,
 			     const char **error_r);
 
+/* Give an existing (selectable) mailbox the UIDVALIDITY and UIDNEXT of
+ * an import (a Dovecot dovecot-uidlist).  With the mailbox's current
+ * UIDVALIDITY, uidnext may only stay or go up.  A different UIDVALIDITY
+ * is accepted only while the mailbox holds no message: its expunge
+ * records are dropped, recent_uid becomes uidnext and the user's
+ * UIDVALIDITY sequence moves past the value (as index_mailbox_create
+ * does with an explicit one).  INDEX_ERR_INVALID otherwise, or for 0 or
+ * uidnext 2^32-1; INDEX_ERR_NOTFOUND for an unknown or \Noselect id. */
+int index_mailbox_set_uids(struct index_db *db, int64_t id,
+			   uint32_t uidvalidity, uint32_t uidnext,
+			   const char **error_r);
+
 struct index_mailbox_info {
 	int64_t id;
 	const char *name;

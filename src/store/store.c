@@ -27,20 +27,10 @@
 #include "index.h"
 #include "log.h"
 #include "maildir.h"
+#include "store-private.h"
 #include "xalloc.h"
 
-#define STORE_PATH_MAX 4096
 
-struct store_user {
-	struct store_user *next;    /* registry list, guarded by reg_lock */
-	unsigned refcount;          /* guarded by reg_lock */
-	char *name;
-	char *home;
-	char *root;                 /* <home>/Maildir */
-	char *index_path;           /* <home>/satchel.db */
-	pthread_mutex_t lock;       /* guards db and every store operation */
-	struct index_db *db;
-};
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct store_user *reg_head; /* guarded by reg_lock */
@@ -64,8 +54,8 @@ index_to_store_error(enum index_error e)
 	}
 }
 
-static int
-index_fail(struct store_user *u, enum store_error *err_r,
+int
+store_index_fail(struct store_user *u, enum store_error *err_r,
 	   const char **error_r, const char *error)
 {
 	*err_r = index_to_store_error(index_last_error(u->db));
@@ -118,8 +108,8 @@ mkdir_p(const char *path, mode_t mode)
 }
 
 /* The Maildir directory of a (valid) mailbox name, into out. */
-static int
-name_to_dir(const char *name, struct buf *out, enum store_error *err_r,
+int
+store_name_to_dir(const char *name, struct buf *out, enum store_error *err_r,
 	    const char **error_r)
 {
 	buf_clear(out);
@@ -155,12 +145,12 @@ user_prepare(struct store_user *u, const char *const *autocreate,
 
 	ret = index_mailbox_get(u->db, "INBOX", &mb, error_r);
 	if (ret < 0)
-		return index_fail(u, err_r, error_r, *error_r);
+		return store_index_fail(u, err_r, error_r, *error_r);
 	if (ret == 0) {
 		if (index_mailbox_create(u->db, "INBOX", NULL, 0, &id, &uidv,
 					 error_r) < 0 ||
 		    index_sub_add(u->db, "INBOX", error_r) < 0)
-			return index_fail(u, err_r, error_r, *error_r);
+			return store_index_fail(u, err_r, error_r, *error_r);
 		buf_init(&dir, 0);
 		for (; autocreate != NULL && *autocreate != NULL; autocreate++) {
 			const char *bs = strchr(*autocreate, '\\');
@@ -169,7 +159,7 @@ user_prepare(struct store_user *u, const char *const *autocreate,
 			enum store_error e;
 			const char *err;
 
-			if (name_to_dir(name, &dir, &e, &err) == 0 &&
+			if (store_name_to_dir(name, &dir, &e, &err) == 0 &&
 			    (maildir_folder_create(u->root, buf_cstr(&dir), &e,
 						   &err) == 0 || e == STORE_ERR_EXISTS) &&
 			    index_mailbox_create(u->db, name, bs, 0, &id, &uidv,
@@ -257,6 +247,14 @@ fail:
 }
 
 void
+store_user_ref(struct store_user *u)
+{
+	pthread_mutex_lock(&reg_lock);
+	u->refcount++;
+	pthread_mutex_unlock(&reg_lock);
+}
+
+void
 store_user_unref(struct store_user **up)
 {
 	struct store_user *u = *up, **pp;
@@ -290,7 +288,7 @@ create_one(struct store_user *u, const char *name, const char *special_use,
 	uint32_t uidv;
 	enum store_error e;
 
-	if (name_to_dir(name, dir, err_r, error_r) < 0)
+	if (store_name_to_dir(name, dir, err_r, error_r) < 0)
 		return -1;
 	if (maildir_folder_create(u->root, buf_cstr(dir), &e, error_r) < 0 &&
 	    e != STORE_ERR_EXISTS) {
@@ -299,7 +297,7 @@ create_one(struct store_user *u, const char *name, const char *special_use,
 	}
 	if (index_mailbox_create(u->db, name, special_use, 0, &id, &uidv,
 				 error_r) < 0)
-		return index_fail(u, err_r, error_r, *error_r);
+		return store_index_fail(u, err_r, error_r, *error_r);
 	return 0;
 }
 
@@ -322,7 +320,7 @@ store_mailbox_create(struct store_user *u, const char *name,
 	pthread_mutex_lock(&u->lock);
 	r = index_mailbox_get(u->db, name, &mb, error_r);
 	if (r < 0) {
-		index_fail(u, err_r, error_r, *error_r);
+		store_index_fail(u, err_r, error_r, *error_r);
 		goto out;
 	}
 	if (r > 0 && !mb.noselect) {
@@ -337,7 +335,7 @@ store_mailbox_create(struct store_user *u, const char *name,
 		parent[i] = '\0';
 		r = index_mailbox_get(u->db, parent, &mb, error_r);
 		if (r < 0) {
-			index_fail(u, err_r, error_r, *error_r);
+			store_index_fail(u, err_r, error_r, *error_r);
 			goto out;
 		}
 		if (r == 0 && create_one(u, parent, NULL, &dir, err_r, error_r) < 0)
@@ -371,7 +369,7 @@ store_mailbox_delete(struct store_user *u, const char *name,
 	r = index_mailbox_get(u->db, name, &mb, error_r);
 	if (r <= 0) {
 		if (r < 0)
-			index_fail(u, err_r, error_r, *error_r);
+			store_index_fail(u, err_r, error_r, *error_r);
 		else {
 			*err_r = STORE_ERR_NOTFOUND;
 			*error_r = "Mailbox doesn't exist";
@@ -380,7 +378,7 @@ store_mailbox_delete(struct store_user *u, const char *name,
 	}
 	children = index_mailbox_has_children(u->db, name, error_r);
 	if (children < 0) {
-		index_fail(u, err_r, error_r, *error_r);
+		store_index_fail(u, err_r, error_r, *error_r);
 		goto out;
 	}
 	if (children > 0 && mb.noselect) {
@@ -391,10 +389,10 @@ store_mailbox_delete(struct store_user *u, const char *name,
 	}
 	if ((children > 0 ? index_mailbox_set_noselect(u->db, mb.id, error_r) :
 	     index_mailbox_delete(u->db, mb.id, error_r)) < 0) {
-		index_fail(u, err_r, error_r, *error_r);
+		store_index_fail(u, err_r, error_r, *error_r);
 		goto out;
 	}
-	if (name_to_dir(name, &dir, err_r, error_r) == 0 &&
+	if (store_name_to_dir(name, &dir, err_r, error_r) == 0 &&
 	    maildir_folder_delete(u->root, buf_cstr(&dir), err_r, error_r) < 0 &&
 	    *err_r != STORE_ERR_NOTFOUND)
 		log_error("user=%s deleting folder %s: %s", u->name,
@@ -488,18 +486,18 @@ rename_inbox(struct store_user *u, const char *newname,
 	buf_init(&path_from, 0);
 	buf_init(&path_to, 0);
 	if (index_mailbox_get(u->db, "INBOX", &inbox, error_r) <= 0) {
-		index_fail(u, err_r, error_r, "INBOX is missing");
+		store_index_fail(u, err_r, error_r, "INBOX is missing");
 		goto out;
 	}
 	if (create_one(u, newname, NULL, &newdir, err_r, error_r) < 0)
 		goto out;
 	if (index_mailbox_get(u->db, newname, &nmb, error_r) <= 0) {
-		index_fail(u, err_r, error_r, "Mailbox vanished");
+		store_index_fail(u, err_r, error_r, "Mailbox vanished");
 		goto out;
 	}
 	if (index_msg_fetch(u->db, inbox.id, &all, 1, inbox_move_cb, &m,
 			    error_r) < 0) {
-		index_fail(u, err_r, error_r, *error_r);
+		store_index_fail(u, err_r, error_r, *error_r);
 		goto out;
 	}
 	for (i = 0; i < m.count; i++) {
@@ -528,7 +526,7 @@ rename_inbox(struct store_user *u, const char *newname,
 		goto out;
 	uids = xcalloc(m.count + 1, sizeof(uint32_t));
 	if (index_transaction_begin(u->db, error_r) < 0) {
-		index_fail(u, err_r, error_r, *error_r);
+		store_index_fail(u, err_r, error_r, *error_r);
 		goto out;
 	}
 	if ((m.count > 0 &&
@@ -537,11 +535,11 @@ rename_inbox(struct store_user *u, const char *newname,
 	    index_msg_expunge(u->db, inbox.id, &all, 1, NULL, NULL, &modseq,
 			      error_r) < 0) {
 		index_transaction_rollback(u->db);
-		index_fail(u, err_r, error_r, *error_r);
+		store_index_fail(u, err_r, error_r, *error_r);
 		goto out;
 	}
 	if (index_transaction_commit(u->db, error_r) < 0) {
-		index_fail(u, err_r, error_r, *error_r);
+		store_index_fail(u, err_r, error_r, *error_r);
 		goto out;
 	}
 	ret = 0;
@@ -590,7 +588,7 @@ store_mailbox_rename(struct store_user *u, const char *oldname,
 	r = index_mailbox_get(u->db, oldname, &mb, error_r);
 	if (r <= 0) {
 		if (r < 0)
-			index_fail(u, err_r, error_r, *error_r);
+			store_index_fail(u, err_r, error_r, *error_r);
 		else {
 			*err_r = STORE_ERR_NOTFOUND;
 			*error_r = "Mailbox doesn't exist";
@@ -600,7 +598,7 @@ store_mailbox_rename(struct store_user *u, const char *oldname,
 	r = index_mailbox_get(u->db, newname, &mb, error_r);
 	if (r != 0) {
 		if (r < 0)
-			index_fail(u, err_r, error_r, *error_r);
+			store_index_fail(u, err_r, error_r, *error_r);
 		else {
 			*err_r = STORE_ERR_EXISTS;
 			*error_r = "Target mailbox already exists";
@@ -614,7 +612,7 @@ store_mailbox_rename(struct store_user *u, const char *oldname,
 	ctx.old = oldname;
 	ctx.oldlen = oldlen;
 	if (index_mailbox_list(u->db, rename_collect, &ctx, error_r) < 0) {
-		index_fail(u, err_r, error_r, *error_r);
+		store_index_fail(u, err_r, error_r, *error_r);
 		goto out;
 	}
 	/* Directories first (each child is its own Maildir++ folder). */
@@ -625,8 +623,8 @@ store_mailbox_rename(struct store_user *u, const char *oldname,
 		memcpy(nn, newname, strlen(newname));
 		memcpy(nn + strlen(newname), ctx.names[i] + oldlen,
 		       strlen(ctx.names[i] + oldlen) + 1);
-		if (name_to_dir(ctx.names[i], &odir, err_r, error_r) < 0 ||
-		    name_to_dir(nn, &ndir, err_r, error_r) < 0) {
+		if (store_name_to_dir(ctx.names[i], &odir, err_r, error_r) < 0 ||
+		    store_name_to_dir(nn, &ndir, err_r, error_r) < 0) {
 			free(nn);
 			goto out;
 		}
@@ -639,7 +637,7 @@ store_mailbox_rename(struct store_user *u, const char *oldname,
 		}
 	}
 	if (index_mailbox_rename(u->db, oldname, newname, error_r) < 0) {
-		index_fail(u, err_r, error_r, *error_r);
+		store_index_fail(u, err_r, error_r, *error_r);
 		goto out;
 	}
 	/* Subscriptions follow the mailboxes, as Dovecot does. */
@@ -684,7 +682,7 @@ store_subscription_set(struct store_user *u, const char *name, bool on,
 	ret = on ? index_sub_add(u->db, name, error_r) :
 		index_sub_remove(u->db, name, error_r);
 	if (ret < 0)
-		index_fail(u, err_r, error_r, *error_r);
+		store_index_fail(u, err_r, error_r, *error_r);
 	pthread_mutex_unlock(&u->lock);
 	return ret;
 }
@@ -760,7 +758,7 @@ store_mailbox_list(struct store_user *u,
 	pthread_mutex_lock(&u->lock);
 	if (index_mailbox_list(u->db, list_mb_cb, &acc, error_r) < 0 ||
 	    index_sub_list(u->db, list_sub_cb, &acc, error_r) < 0)
-		ret = index_fail(u, err_r, error_r, *error_r);
+		ret = store_index_fail(u, err_r, error_r, *error_r);
 	pthread_mutex_unlock(&u->lock);
 	if (ret == 0) {
 		qsort(acc.items, acc.count, sizeof(*acc.items), item_cmp);
@@ -801,12 +799,12 @@ store_mailbox_status(struct store_user *u, const char *name,
 	pthread_mutex_lock(&u->lock);
 	r = index_mailbox_get(u->db, name, &mb, error_r);
 	if (r < 0) {
-		index_fail(u, err_r, error_r, *error_r);
+		store_index_fail(u, err_r, error_r, *error_r);
 	} else if (r == 0 || mb.noselect) {
 		*err_r = STORE_ERR_NOTFOUND;
 		*error_r = "Mailbox doesn't exist";
 	} else if (index_mailbox_status(u->db, mb.id, &st, error_r) < 0) {
-		index_fail(u, err_r, error_r, *error_r);
+		store_index_fail(u, err_r, error_r, *error_r);
 	} else {
 		status_r->messages = st.messages;
 		status_r->recent = st.recent;
@@ -824,8 +822,8 @@ store_mailbox_status(struct store_user *u, const char *name,
 
 /* ---- append ---- */
 
-static unsigned
-to_maildir_flags(unsigned f)
+unsigned
+store_flags_to_maildir(unsigned f)
 {
 	unsigned m = 0;
 
@@ -842,8 +840,8 @@ to_maildir_flags(unsigned f)
 	return m;
 }
 
-static uint32_t
-to_index_flags(unsigned f)
+uint32_t
+store_flags_to_index(unsigned f)
 {
 	uint32_t m = 0;
 
@@ -860,6 +858,24 @@ to_index_flags(unsigned f)
 	return m;
 }
 
+unsigned
+store_flags_from_index(uint32_t f)
+{
+	unsigned m = 0;
+
+	if (f & INDEX_FLAG_SEEN)
+		m |= STORE_FLAG_SEEN;
+	if (f & INDEX_FLAG_ANSWERED)
+		m |= STORE_FLAG_ANSWERED;
+	if (f & INDEX_FLAG_FLAGGED)
+		m |= STORE_FLAG_FLAGGED;
+	if (f & INDEX_FLAG_DELETED)
+		m |= STORE_FLAG_DELETED;
+	if (f & INDEX_FLAG_DRAFT)
+		m |= STORE_FLAG_DRAFT;
+	return m;
+}
+
 static int
 kw_cmp(const void *a, const void *b)
 {
@@ -867,8 +883,8 @@ kw_cmp(const void *a, const void *b)
 }
 
 /* Sorted, de-duplicated, space-separated keywords (malloc'd). */
-static char *
-keywords_join(const char *const *kw, size_t n)
+char *
+store_keywords_join(const char *const *kw, size_t n)
 {
 	const char **sorted;
 	struct buf b;
@@ -917,7 +933,7 @@ store_append(struct store_user *u, const char *mailbox,
 	pthread_mutex_lock(&u->lock);
 	r = index_mailbox_get(u->db, mailbox, &mb, error_r);
 	if (r < 0) {
-		index_fail(u, err_r, error_r, *error_r);
+		store_index_fail(u, err_r, error_r, *error_r);
 		goto out;
 	}
 	if (r == 0 || mb.noselect) {
@@ -925,7 +941,7 @@ store_append(struct store_user *u, const char *mailbox,
 		*error_r = "Mailbox doesn't exist";
 		goto out;
 	}
-	if (name_to_dir(mailbox, &dir, err_r, error_r) < 0)
+	if (store_name_to_dir(mailbox, &dir, err_r, error_r) < 0)
 		goto out;
 	for (i = 0; i < count; i++) {
 		struct maildir_delivery *d;
@@ -940,7 +956,7 @@ store_append(struct store_user *u, const char *mailbox,
 			goto out;
 		}
 		buf_clear(&fname);
-		if (maildir_delivery_commit(&d, to_maildir_flags(msgs[i].flags), 0,
+		if (maildir_delivery_commit(&d, store_flags_to_maildir(msgs[i].flags), 0,
 					    false, &fname, err_r, error_r) < 0)
 			goto out;
 		files[i] = xstrdup(buf_cstr(&fname));
@@ -951,18 +967,19 @@ store_append(struct store_user *u, const char *mailbox,
 			goto out;
 		}
 		rows[i].file = xstrndup(fn.base, fn.base_len);
-		rows[i].flags = to_index_flags(msgs[i].flags);
-		rows[i].keywords = keywords_join(msgs[i].keywords, msgs[i].nkeywords);
+		rows[i].flags = store_flags_to_index(msgs[i].flags);
+		rows[i].keywords = store_keywords_join(msgs[i].keywords, msgs[i].nkeywords);
 		rows[i].internaldate = msgs[i].internaldate >= 0 ?
 			msgs[i].internaldate : now;
 		rows[i].size = msgs[i].len;
 	}
 	if (index_msg_append(u->db, mb.id, rows, count, uids_r, &modseq,
 			     error_r) < 0) {
-		index_fail(u, err_r, error_r, *error_r);
+		store_index_fail(u, err_r, error_r, *error_r);
 		goto out;
 	}
 	*uidvalidity_r = mb.uidvalidity;
+	store_hub_notify(u, mb.id, NULL);
 	ret = 0;
 out:
 	if (ret < 0) {

@@ -134,4 +134,102 @@ int store_append(struct store_user *u, const char *mailbox,
 		 uint32_t *uidvalidity_r, uint32_t *uids_r,
 		 enum store_error *err_r, const char **error_r);
 
+/* ---- a selected mailbox (RFC 9051 6.3.2) ---- */
+
+struct store_view;
+
+struct store_uid_range {
+	uint32_t lo, hi; /* inclusive, lo <= hi */
+};
+
+struct store_select_info {
+	uint32_t exists;
+	uint32_t recent;       /* \Recent for this session (RFC 3501) */
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint32_t first_unseen; /* sequence number, 0 if none */
+	uint64_t highestmodseq;
+	char **keywords;       /* keywords in use (malloc'd), for FLAGS */
+	size_t nkeywords;
+};
+void store_select_info_free(struct store_select_info *info);
+
+/* Open `name` for a session.  notify(ctx) is called from any thread, with
+ * the store locked, when someone else changed the mailbox: it may only
+ * wake its session (event_active) and must not call the store. */
+struct store_view *store_view_open(struct store_user *u, const char *name,
+				   bool readonly, void (*notify)(void *ctx),
+				   void *ctx, struct store_select_info *info_r,
+				   enum store_error *err_r, const char **error_r);
+void store_view_close(struct store_view **view);
+bool store_view_readonly(const struct store_view *v);
+const char *store_view_name(const struct store_view *v);
+uint32_t store_view_count(const struct store_view *v);
+/* seq 1..count */
+uint32_t store_view_uid(const struct store_view *v, uint32_t seq);
+/* 0 if the UID is not in the view */
+uint32_t store_view_seq(const struct store_view *v, uint32_t uid);
+uint32_t store_view_max_uid(const struct store_view *v);
+
+struct store_msg {
+	uint32_t seq, uid;
+	unsigned flags;        /* STORE_FLAG_* */
+	const char *keywords;  /* space-separated, "" when none */
+	bool recent;
+	int64_t internaldate;
+	uint64_t size;
+	uint64_t modseq;
+};
+
+struct store_sync_cb {
+	/* seq is valid at the moment of the call (earlier expunges applied) */
+	void (*expunge)(uint32_t seq, void *ctx);
+	void (*exists)(uint32_t count, uint32_t recent, void *ctx);
+	void (*flags)(const struct store_msg *msg, void *ctx);
+	/* new keywords came into use: FLAGS/PERMANENTFLAGS again */
+	void (*keywords)(const struct store_select_info *info, void *ctx);
+};
+
+/* Bring the view up to date with what others did, reporting it through
+ * cb.  Expunges are only applied when allowed (RFC 9051 7.5.1: not during
+ * FETCH, STORE or SEARCH by sequence number); they wait otherwise. */
+int store_view_sync(struct store_view *v, bool expunges_allowed,
+		    const struct store_sync_cb *cb, void *ctx,
+		    enum store_error *err_r, const char **error_r);
+/* Messages of the view in the UID ranges (sorted, non-overlapping), in
+ * UID order. */
+int store_view_fetch(struct store_view *v, const struct store_uid_range *r,
+		     size_t nr, void (*cb)(const struct store_msg *msg, void *ctx),
+		     void *ctx, enum store_error *err_r, const char **error_r);
+
+enum store_flag_mode {
+	STORE_FLAGS_REPLACE,
+	STORE_FLAGS_ADD,
+	STORE_FLAGS_REMOVE,
+};
+
+/* STORE: changes flags and keywords; cb gets every message whose flags
+ * changed (with the new state).  Maildir file names follow. */
+int store_view_store(struct store_view *v, const struct store_uid_range *r,
+		     size_t nr, enum store_flag_mode mode, unsigned flags,
+		     const char *const *keywords, size_t nkeywords,
+		     void (*cb)(const struct store_msg *msg, void *ctx),
+		     void *ctx, enum store_error *err_r, const char **error_r);
+/* Expunge the \Deleted messages (within r when r != NULL): files, then
+ * index; the view drops them and cb gets each one's sequence number as it
+ * goes (valid at the moment of the call). */
+int store_view_expunge(struct store_view *v, const struct store_uid_range *r,
+		       size_t nr, void (*cb)(uint32_t seq, void *ctx),
+		       void *ctx, enum store_error *err_r, const char **error_r);
+/* COPY (or MOVE) the view's messages in r into mailbox dest.  On success
+ * *count_r pairs of source/destination UIDs (malloc'd arrays, caller
+ * frees) and the destination's UIDVALIDITY.  For MOVE the sources are then
+ * expunged with cb as for store_view_expunge. */
+int store_view_copy(struct store_view *v, const struct store_uid_range *r,
+		    size_t nr, const char *dest, bool move,
+		    uint32_t *uidvalidity_r, uint32_t **src_uids_r,
+		    uint32_t **dst_uids_r, size_t *count_r,
+		    void (*cb)(uint32_t seq, void *ctx), void *ctx,
+		    enum store_error *err_r, const char **error_r);
+
 #endif

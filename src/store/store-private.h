@@ -1,0 +1,52 @@
+/* store-private: what the files of src/store share and nobody else sees:
+ * the per-user object's layout, the hub of selected views, and the
+ * notification of other sessions. */
+#ifndef STORE_PRIVATE_H
+#define STORE_PRIVATE_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "index.h"
+#include "store.h"
+
+#define STORE_PATH_MAX 4096
+
+struct store_view;
+
+struct store_user {
+	struct store_user *next;    /* registry list, guarded by reg_lock */
+	unsigned refcount;          /* guarded by reg_lock */
+	char *name;
+	char *home;
+	char *root;                 /* <home>/Maildir */
+	char *index_path;           /* <home>/satchel.db */
+	pthread_mutex_t lock;       /* guards db and every store operation */
+	struct index_db *db;
+	struct store_view *views;   /* every open view (hub), guarded by lock */
+};
+
+
+void store_user_ref(struct store_user *u);
+
+/* Wake every view of mailbox_id except `except` (may be NULL): their
+ * sessions sync at their next chance.  Caller holds u->lock. */
+void store_hub_notify(struct store_user *u, int64_t mailbox_id,
+		      const struct store_view *except);
+
+/* Maildir directory of a valid mailbox name into out (cleared first). */
+int store_name_to_dir(const char *name, struct buf *out,
+		      enum store_error *err_r, const char **error_r);
+
+/* Failing index call: set *err_r from the db's last error. Returns -1. */
+int store_index_fail(struct store_user *u, enum store_error *err_r,
+		     const char **error_r, const char *error);
+
+/* Sorted, de-duplicated, space-separated keywords (malloc'd). */
+char *store_keywords_join(const char *const *kw, size_t n);
+unsigned store_flags_to_maildir(unsigned store_flags);
+uint32_t store_flags_to_index(unsigned store_flags);
+unsigned store_flags_from_index(uint32_t index_flags);
+
+#endif

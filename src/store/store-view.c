@@ -1,0 +1,1013 @@
+/* store-view: a session's selected mailbox: the sequence-number-to-UID map,
+ * this session's \Recent set, the modseq it has caught up to, and the hub
+ * that wakes the other sessions on the same mailbox (DESIGN: per-mailbox
+ * change hub).  Every call takes the user's lock.
+ *
+ * How a view learns of changes: each write (by any session, by delivery,
+ * or found by a Maildir sync) gets a new modseq in the index; a view keeps
+ * the highest modseq it has reported and asks the index for what came
+ * after it.  Its own writes are remembered (own_modseqs) so they are not
+ * reported back to it as if someone else had made them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "maildir.h"
+#include "store-private.h"
+#include "xalloc.h"
+
+#define VIEW_OWN_MODSEQS 16 /* own writes remembered between syncs */
+
+struct recent_range {
+	uint32_t lo, hi; /* [lo, hi) */
+};
+
+struct store_view {
+	struct store_view *next;   /* in u->views, guarded by u->lock */
+	struct store_user *u;      /* referenced */
+	int64_t mailbox_id;
+	char *name;
+	char *dir;                 /* Maildir++ directory */
+	uint32_t uidvalidity;
+	bool readonly;
+	uint32_t *uids;            /* seq-1 -> uid, ascending */
+	size_t count, cap;
+	struct recent_range *recent;
+	size_t nrecent;
+	uint64_t modseq;           /* caught up to */
+	uint64_t own[VIEW_OWN_MODSEQS];
+	size_t nown;
+	uint32_t *pending_expunges; /* expunged by others, not yet reported */
+	size_t npending, cappending;
+	size_t nkeywords;          /* keywords announced in FLAGS */
+	void (*notify)(void *ctx);
+	void *notify_ctx;
+};
+
+void
+store_hub_notify(struct store_user *u, int64_t mailbox_id,
+		 const struct store_view *except)
+{
+	struct store_view *v;
+
+	for (v = u->views; v != NULL; v = v->next) {
+		if (v != except && v->mailbox_id == mailbox_id)
+			v->notify(v->notify_ctx);
+	}
+}
+
+static void
+own_add(struct store_view *v, uint64_t modseq)
+{
+	if (v->nown == VIEW_OWN_MODSEQS) {
+		memmove(v->own, v->own + 1, (VIEW_OWN_MODSEQS - 1) * sizeof(v->own[0]));
+		v->nown--;
+	}
+	v->own[v->nown++] = modseq;
+}
+
+static bool
+own_has(const struct store_view *v, uint64_t modseq)
+{
+	size_t i;
+
+	for (i = 0; i < v->nown; i++) {
+		if (v->own[i] == modseq)
+			return true;
+	}
+	return false;
+}
+
+static bool
+is_recent(const struct store_view *v, uint32_t uid)
+{
+	size_t i;
+
+	for (i = 0; i < v->nrecent; i++) {
+		if (uid >= v->recent[i].lo && uid < v->recent[i].hi)
+			return true;
+	}
+	return false;
+}
+
+static void
+uids_push(struct store_view *v, uint32_t uid)
+{
+	if (v->count == v->cap) {
+		v->cap = v->cap < 64 ? 64 : v->cap * 2;
+		v->uids = xreallocarray(v->uids, v->cap, sizeof(uint32_t));
+	}
+	v->uids[v->count++] = uid;
+}
+
+uint32_t
+store_view_seq(const struct store_view *v, uint32_t uid)
+{
+	size_t lo = 0, hi = v->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < v->count && v->uids[lo] == uid ? (uint32_t)lo + 1 : 0;
+}
+
+uint32_t
+store_view_uid(const struct store_view *v, uint32_t seq)
+{
+	return seq >= 1 && seq <= v->count ? v->uids[seq - 1] : 0;
+}
+
+uint32_t
+store_view_count(const struct store_view *v)
+{
+	return (uint32_t)v->count;
+}
+
+uint32_t
+store_view_max_uid(const struct store_view *v)
+{
+	return v->count == 0 ? 0 : v->uids[v->count - 1];
+}
+
+bool
+store_view_readonly(const struct store_view *v)
+{
+	return v->readonly;
+}
+
+const char *
+store_view_name(const struct store_view *v)
+{
+	return v->name;
+}
+
+static void
+remove_seq(struct store_view *v, uint32_t seq)
+{
+	memmove(v->uids + seq - 1, v->uids + seq,
+		(v->count - seq) * sizeof(uint32_t));
+	v->count--;
+}
+
+void
+store_select_info_free(struct store_select_info *info)
+{
+	size_t i;
+
+	for (i = 0; i < info->nkeywords; i++)
+		free(info->keywords[i]);
+	free(info->keywords);
+	info->keywords = NULL;
+	info->nkeywords = 0;
+}
+
+static void
+keyword_cb(const char *kw, void *ctx)
+{
+	struct store_select_info *info = ctx;
+
+	info->keywords = xreallocarray(info->keywords, info->nkeywords + 1,
+				       sizeof(char *));
+	info->keywords[info->nkeywords++] = xstrdup(kw);
+}
+
+struct first_unseen {
+	struct store_view *v;
+	uint32_t seq;
+};
+
+static void
+first_unseen_cb(const struct index_msg *m, void *ctx)
+{
+	struct first_unseen *fu = ctx;
+
+	if (fu->seq == 0 && !(m->flags & INDEX_FLAG_SEEN))
+		fu->seq = store_view_seq(fu->v, m->uid);
+}
+
+static int
+fill_info(struct store_view *v, struct store_select_info *info,
+	  enum store_error *err_r, const char **error_r)
+{
+	struct store_user *u = v->u;
+	struct index_status st;
+	size_t i;
+
+	memset(info, 0, sizeof(*info));
+	if (index_mailbox_status(u->db, v->mailbox_id, &st, error_r) < 0 ||
+	    index_mailbox_keywords(u->db, v->mailbox_id, keyword_cb, info,
+				   error_r) < 0)
+		return store_index_fail(u, err_r, error_r, *error_r);
+	info->exists = (uint32_t)v->count;
+	for (i = 0; i < v->count; i++) {
+		if (is_recent(v, v->uids[i]))
+			info->recent++;
+	}
+	info->uidvalidity = v->uidvalidity;
+	info->uidnext = st.uidnext;
+	info->highestmodseq = st.highestmodseq;
+	v->nkeywords = info->nkeywords;
+	if (st.unseen > 0) {
+		struct first_unseen fu = { v, 0 };
+		struct index_uid_range all = { 1, UINT32_MAX };
+
+		/* RFC 3501 7.1: [UNSEEN n] is the first unseen's number. */
+		if (index_msg_fetch(u->db, v->mailbox_id, &all, 1,
+				    first_unseen_cb, &fu, error_r) < 0)
+			return store_index_fail(u, err_r, error_r, *error_r);
+		info->first_unseen = fu.seq;
+	}
+	return 0;
+}
+
+struct store_view *
+store_view_open(struct store_user *u, const char *name, bool readonly,
+		void (*notify)(void *ctx), void *ctx,
+		struct store_select_info *info_r, enum store_error *err_r,
+		const char **error_r)
+{
+	struct index_mailbox mb;
+	struct store_view *v;
+	struct buf dir;
+	uint32_t first_recent, uidnext;
+	size_t n = 0;
+	int r;
+
+	name = store_mailbox_canonical(name);
+	v = xmalloc(sizeof(*v));
+	v->u = u;
+	v->readonly = readonly;
+	v->notify = notify;
+	v->notify_ctx = ctx;
+	v->name = xstrdup(name);
+	buf_init(&dir, 0);
+	pthread_mutex_lock(&u->lock);
+	r = index_mailbox_get(u->db, name, &mb, error_r);
+	if (r < 0) {
+		store_index_fail(u, err_r, error_r, *error_r);
+		goto fail;
+	}
+	if (r == 0 || mb.noselect) {
+		*err_r = STORE_ERR_NOTFOUND;
+		*error_r = "Mailbox doesn't exist";
+		goto fail;
+	}
+	if (store_name_to_dir(name, &dir, err_r, error_r) < 0)
+		goto fail;
+	v->dir = xstrdup(buf_cstr(&dir));
+	v->mailbox_id = mb.id;
+	v->uidvalidity = mb.uidvalidity;
+	v->modseq = mb.highestmodseq;
+	/* One query for the whole UID list (100,000 rows in a few ms). */
+	v->cap = mb.messages + 64;
+	v->uids = xcalloc(v->cap, sizeof(uint32_t));
+	if (index_msg_uids(u->db, mb.id, v->uids, v->cap, &n, error_r) < 0) {
+		store_index_fail(u, err_r, error_r, *error_r);
+		goto fail;
+	}
+	if (n > v->cap) {
+		v->cap = n;
+		v->uids = xreallocarray(v->uids, v->cap, sizeof(uint32_t));
+		if (index_msg_uids(u->db, mb.id, v->uids, v->cap, &n,
+				   error_r) < 0) {
+			store_index_fail(u, err_r, error_r, *error_r);
+			goto fail;
+		}
+	}
+	v->count = n;
+	/* EXAMINE doesn't claim \Recent (RFC 3501 6.3.2: read-only). */
+	if (!readonly) {
+		if (index_mailbox_claim_recent(u->db, mb.id, &first_recent,
+					       &uidnext, error_r) < 0) {
+			store_index_fail(u, err_r, error_r, *error_r);
+			goto fail;
+		}
+		if (first_recent < uidnext) {
+			v->recent = xmalloc(sizeof(*v->recent));
+			v->recent[0].lo = first_recent;
+			v->recent[0].hi = uidnext;
+			v->nrecent = 1;
+		}
+	}
+	if (fill_info(v, info_r, err_r, error_r) < 0)
+		goto fail;
+	store_user_ref(u);
+	v->next = u->views;
+	u->views = v;
+	pthread_mutex_unlock(&u->lock);
+	buf_deinit(&dir);
+	return v;
+fail:
+	pthread_mutex_unlock(&u->lock);
+	buf_deinit(&dir);
+	free(v->uids);
+	free(v->recent);
+	free(v->dir);
+	free(v->name);
+	free(v);
+	return NULL;
+}
+
+void
+store_view_close(struct store_view **vp)
+{
+	struct store_view *v = *vp, **pp;
+	struct store_user *u;
+
+	if (v == NULL)
+		return;
+	*vp = NULL;
+	u = v->u;
+	pthread_mutex_lock(&u->lock);
+	for (pp = &u->views; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == v) {
+			*pp = v->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&u->lock);
+	free(v->uids);
+	free(v->recent);
+	free(v->pending_expunges);
+	free(v->dir);
+	free(v->name);
+	free(v);
+	store_user_unref(&u);
+}
+
+/* ---- sync ---- */
+
+struct sync_ctx {
+	struct store_view *v;
+	struct index_msg *changed; /* copies (keywords strdup'd) */
+	size_t nchanged, capchanged;
+	uint32_t *expunged;
+	size_t nexpunged, capexpunged;
+	uint64_t maxmodseq;
+};
+
+static void
+sync_changed_cb(const struct index_msg *m, void *ctxp)
+{
+	struct sync_ctx *c = ctxp;
+	struct index_msg *copy;
+
+	if (m->modseq > c->maxmodseq)
+		c->maxmodseq = m->modseq;
+	if (own_has(c->v, m->modseq))
+		return;
+	if (c->nchanged == c->capchanged) {
+		c->capchanged = c->capchanged == 0 ? 16 : c->capchanged * 2;
+		c->changed = xreallocarray(c->changed, c->capchanged,
+					   sizeof(*c->changed));
+	}
+	copy = &c->changed[c->nchanged++];
+	*copy = *m;
+	copy->keywords = xstrdup(m->keywords);
+	copy->file = NULL;
+}
+
+static void
+sync_expunged_cb(uint32_t uid, void *ctxp)
+{
+	struct sync_ctx *c = ctxp;
+
+	if (store_view_seq(c->v, uid) == 0)
+		return; /* never in our view, or we removed it ourselves */
+	if (c->nexpunged == c->capexpunged) {
+		c->capexpunged = c->capexpunged == 0 ? 16 : c->capexpunged * 2;
+		c->expunged = xreallocarray(c->expunged, c->capexpunged,
+					    sizeof(uint32_t));
+	}
+	c->expunged[c->nexpunged++] = uid;
+}
+
+static void
+fill_msg(const struct store_view *v, const struct index_msg *m,
+	 struct store_msg *out)
+{
+	out->seq = store_view_seq(v, m->uid);
+	out->uid = m->uid;
+	out->flags = store_flags_from_index(m->flags);
+	out->keywords = m->keywords;
+	out->recent = is_recent(v, m->uid);
+	out->internaldate = m->internaldate;
+	out->size = m->size;
+	out->modseq = m->modseq;
+}
+
+static bool
+pending_has(const struct store_view *v, uint32_t uid)
+{
+	size_t i;
+
+	for (i = 0; i < v->npending; i++) {
+		if (v->pending_expunges[i] == uid)
+			return true;
+	}
+	return false;
+}
+
+int
+store_view_sync(struct store_view *v, bool expunges_allowed,
+		const struct store_sync_cb *cb, void *ctx,
+		enum store_error *err_r, const char **error_r)
+{
+	struct store_user *u = v->u;
+	struct sync_ctx c;
+	uint32_t maxuid, added = 0, added_recent = 0;
+	size_t i;
+	int ret = -1;
+
+	memset(&c, 0, sizeof(c));
+	c.v = v;
+	c.maxmodseq = v->modseq;
+	pthread_mutex_lock(&u->lock);
+	if (index_msg_changes_since(u->db, v->mailbox_id, v->modseq,
+				    sync_changed_cb, sync_expunged_cb, &c,
+				    error_r) < 0) {
+		store_index_fail(u, err_r, error_r, *error_r);
+		goto out;
+	}
+	v->modseq = c.maxmodseq;
+	v->nown = 0;
+	/* Expunges by others: now, or kept until they may be sent. */
+	for (i = 0; i < c.nexpunged; i++) {
+		if (!pending_has(v, c.expunged[i])) {
+			if (v->npending == v->cappending) {
+				v->cappending = v->cappending == 0 ? 16 :
+					v->cappending * 2;
+				v->pending_expunges = xreallocarray(
+					v->pending_expunges, v->cappending,
+					sizeof(uint32_t));
+			}
+			v->pending_expunges[v->npending++] = c.expunged[i];
+		}
+	}
+	if (expunges_allowed && v->npending > 0) {
+		for (i = 0; i < v->npending; i++) {
+			uint32_t seq = store_view_seq(v, v->pending_expunges[i]);
+
+			if (seq == 0)
+				continue;
+			remove_seq(v, seq);
+			if (cb->expunge != NULL)
+				cb->expunge(seq, ctx);
+		}
+		v->npending = 0;
+	}
+	/* New messages (UIDs above ours), then flag changes. */
+	maxuid = store_view_max_uid(v);
+	for (i = 0; i < c.nchanged; i++) {
+		if (c.changed[i].uid > maxuid) {
+			uids_push(v, c.changed[i].uid);
+			maxuid = c.changed[i].uid;
+			added++;
+		}
+	}
+	if (added > 0) {
+		uint32_t first_recent, uidnext;
+
+		if (!v->readonly &&
+		    index_mailbox_claim_recent(u->db, v->mailbox_id, &first_recent,
+					       &uidnext, error_r) == 0 &&
+		    first_recent < uidnext) {
+			v->recent = xreallocarray(v->recent, v->nrecent + 1,
+						  sizeof(*v->recent));
+			v->recent[v->nrecent].lo = first_recent;
+			v->recent[v->nrecent].hi = uidnext;
+			v->nrecent++;
+		}
+		for (i = 0; i < v->count; i++) {
+			if (is_recent(v, v->uids[i]))
+				added_recent++;
+		}
+		if (cb->exists != NULL)
+			cb->exists((uint32_t)v->count, added_recent, ctx);
+	}
+	for (i = 0; i < c.nchanged; i++) {
+		struct store_msg msg;
+
+		if (pending_has(v, c.changed[i].uid))
+			continue;
+		fill_msg(v, &c.changed[i], &msg);
+		if (msg.seq != 0 && cb->flags != NULL)
+			cb->flags(&msg, ctx);
+	}
+	if (cb->keywords != NULL && c.nchanged > 0) {
+		struct store_select_info info;
+
+		memset(&info, 0, sizeof(info));
+		if (index_mailbox_keywords(u->db, v->mailbox_id, keyword_cb, &info,
+					   error_r) == 0 &&
+		    info.nkeywords != v->nkeywords) {
+			v->nkeywords = info.nkeywords;
+			cb->keywords(&info, ctx);
+		}
+		store_select_info_free(&info);
+	}
+	ret = 0;
+out:
+	pthread_mutex_unlock(&u->lock);
+	for (i = 0; i < c.nchanged; i++)
+		free((char *)c.changed[i].keywords);
+	free(c.changed);
+	free(c.expunged);
+	return ret;
+}
+
+/* ---- fetch ---- */
+
+struct fetch_ctx {
+	struct store_view *v;
+	void (*cb)(const struct store_msg *msg, void *ctx);
+	void *ctx;
+};
+
+static void
+fetch_cb(const struct index_msg *m, void *ctxp)
+{
+	struct fetch_ctx *f = ctxp;
+	struct store_msg msg;
+
+	fill_msg(f->v, m, &msg);
+	if (msg.seq == 0)
+		return; /* not (yet) in this session's view */
+	f->cb(&msg, f->ctx);
+}
+
+int
+store_view_fetch(struct store_view *v, const struct store_uid_range *r,
+		 size_t nr, void (*cb)(const struct store_msg *msg, void *ctx),
+		 void *ctx, enum store_error *err_r, const char **error_r)
+{
+	struct fetch_ctx f = { v, cb, ctx };
+	int ret = 0;
+
+	if (nr == 0)
+		return 0;
+	pthread_mutex_lock(&v->u->lock);
+	if (index_msg_fetch(v->u->db, v->mailbox_id,
+			    (const struct index_uid_range *)r, nr, fetch_cb, &f,
+			    error_r) < 0)
+		ret = store_index_fail(v->u, err_r, error_r, *error_r);
+	pthread_mutex_unlock(&v->u->lock);
+	return ret;
+}
+
+/* ---- store ---- */
+
+struct flag_file {
+	uint32_t uid;
+	char *file;
+	unsigned old_flags; /* STORE_FLAG_* before */
+};
+
+struct files_ctx {
+	struct flag_file *files;
+	size_t count, cap;
+};
+
+static void
+files_cb(const struct index_msg *m, void *ctxp)
+{
+	struct files_ctx *fc = ctxp;
+
+	if (fc->count == fc->cap) {
+		fc->cap = fc->cap == 0 ? 64 : fc->cap * 2;
+		fc->files = xreallocarray(fc->files, fc->cap, sizeof(*fc->files));
+	}
+	fc->files[fc->count].uid = m->uid;
+	fc->files[fc->count].file = xstrdup(m->file);
+	fc->files[fc->count].old_flags = store_flags_from_index(m->flags);
+	fc->count++;
+}
+
+static void
+files_free(struct files_ctx *fc)
+{
+	size_t i;
+
+	for (i = 0; i < fc->count; i++)
+		free(fc->files[i].file);
+	free(fc->files);
+}
+
+static struct flag_file *
+files_find(struct files_ctx *fc, uint32_t uid)
+{
+	size_t lo = 0, hi = fc->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (fc->files[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < fc->count && fc->files[lo].uid == uid ? &fc->files[lo] : NULL;
+}
+
+struct store_ctx {
+	struct store_view *v;
+	struct files_ctx *fc;
+	struct buf name, newname;
+	bool renamed;
+	void (*cb)(const struct store_msg *msg, void *ctx);
+	void *ctx;
+};
+
+static void
+store_cb(const struct index_msg *m, bool modified, void *ctxp)
+{
+	struct store_ctx *sc = ctxp;
+	struct flag_file *ff = files_find(sc->fc, m->uid);
+	unsigned newflags = store_flags_from_index(m->flags);
+	struct store_msg msg;
+
+	if (modified)
+		return;
+	/* Keep the Maildir name in step so other Maildir tools agree.  The
+	 * index is authoritative: a failed rename is logged and the next
+	 * sync leaves the index as it is. */
+	if (ff != NULL && ff->old_flags != newflags) {
+		enum store_error e;
+		const char *err;
+
+		buf_clear(&sc->name);
+		buf_clear(&sc->newname);
+		maildir_filename_build(&sc->name, ff->file, strlen(ff->file),
+				       store_flags_to_maildir(ff->old_flags), 0);
+		if (maildir_file_set_flags(sc->v->u->root, sc->v->dir,
+					   buf_cstr(&sc->name), false,
+					   store_flags_to_maildir(newflags), 0,
+					   &sc->newname, &e, &err) < 0)
+			log_warn("user=%s flag rename of %s: %s", sc->v->u->name,
+				 ff->file, err);
+		else
+			sc->renamed = true;
+	}
+	fill_msg(sc->v, m, &msg);
+	if (msg.seq != 0 && sc->cb != NULL)
+		sc->cb(&msg, sc->ctx);
+}
+
+int
+store_view_store(struct store_view *v, const struct store_uid_range *r,
+		 size_t nr, enum store_flag_mode mode, unsigned flags,
+		 const char *const *keywords, size_t nkeywords,
+		 void (*cb)(const struct store_msg *msg, void *ctx), void *ctx,
+		 enum store_error *err_r, const char **error_r)
+{
+	struct store_user *u = v->u;
+	struct index_store req;
+	struct files_ctx fc;
+	struct store_ctx sc;
+	uint64_t modseq = 0;
+	char *kw;
+	int ret = -1;
+
+	if (v->readonly) {
+		*err_r = STORE_ERR_NOPERM;
+		*error_r = "Mailbox is read-only";
+		return -1;
+	}
+	if (nr == 0)
+		return 0;
+	memset(&fc, 0, sizeof(fc));
+	memset(&sc, 0, sizeof(sc));
+	kw = store_keywords_join(keywords, nkeywords);
+	req.mode = mode == STORE_FLAGS_ADD ? INDEX_STORE_ADD :
+		mode == STORE_FLAGS_REMOVE ? INDEX_STORE_REMOVE : INDEX_STORE_REPLACE;
+	req.flags = store_flags_to_index(flags);
+	req.keywords = kw;
+	req.unchangedsince = 0;
+	sc.v = v;
+	sc.fc = &fc;
+	sc.cb = cb;
+	sc.ctx = ctx;
+	buf_init(&sc.name, 0);
+	buf_init(&sc.newname, 0);
+	pthread_mutex_lock(&u->lock);
+	if (index_msg_fetch(u->db, v->mailbox_id,
+			    (const struct index_uid_range *)r, nr, files_cb, &fc,
+			    error_r) < 0 ||
+	    index_msg_store(u->db, v->mailbox_id,
+			    (const struct index_uid_range *)r, nr, &req, store_cb,
+			    &sc, &modseq, error_r) < 0) {
+		store_index_fail(u, err_r, error_r, *error_r);
+		goto out;
+	}
+	if (sc.renamed) {
+		enum store_error e;
+		const char *err;
+
+		maildir_dir_fsync(u->root, v->dir, "cur", &e, &err);
+	}
+	own_add(v, modseq);
+	store_hub_notify(u, v->mailbox_id, v);
+	ret = 0;
+out:
+	pthread_mutex_unlock(&u->lock);
+	files_free(&fc);
+	buf_deinit(&sc.name);
+	buf_deinit(&sc.newname);
+	free(kw);
+	return ret;
+}
+
+/* ---- expunge ---- */
+
+static void
+deleted_cb(const struct index_msg *m, void *ctxp)
+{
+	if (m->flags & INDEX_FLAG_DELETED)
+		files_cb(m, ctxp);
+}
+
+/* Unlink files, then remove the rows (index.h: a crash between leaves
+ * rows without files, which the next sync expunges). */
+static int
+expunge_files(struct store_view *v, struct files_ctx *fc,
+	      void (*cb)(uint32_t seq, void *ctx), void *ctx,
+	      enum store_error *err_r, const char **error_r)
+{
+	struct store_user *u = v->u;
+	struct index_uid_range *ranges;
+	struct buf name;
+	uint64_t modseq = 0;
+	size_t i;
+	int ret = 0;
+
+	if (fc->count == 0)
+		return 0;
+	buf_init(&name, 0);
+	ranges = xcalloc(fc->count, sizeof(*ranges));
+	for (i = 0; i < fc->count; i++) {
+		struct flag_file *ff = &fc->files[i];
+		enum store_error e;
+		const char *err;
+		bool in_new;
+
+		buf_clear(&name);
+		maildir_filename_build(&name, ff->file, strlen(ff->file),
+				       store_flags_to_maildir(ff->old_flags), 0);
+		if (maildir_file_unlink(u->root, v->dir, buf_cstr(&name), false,
+					&e, &err) == 0) {
+			/* ENOENT counts as success: maybe a different name */
+			buf_clear(&name);
+			if (maildir_file_find(u->root, v->dir, ff->file,
+					      strlen(ff->file), &name, &in_new,
+					      &e, &err) == 0)
+				maildir_file_unlink(u->root, v->dir,
+						    buf_cstr(&name), in_new, &e,
+						    &err);
+		}
+		ranges[i].lo = ranges[i].hi = ff->uid;
+	}
+	{
+		enum store_error e;
+		const char *err;
+
+		maildir_dir_fsync(u->root, v->dir, "cur", &e, &err);
+		maildir_dir_fsync(u->root, v->dir, "new", &e, &err);
+	}
+	if (index_msg_expunge(u->db, v->mailbox_id, ranges, fc->count, NULL,
+			      NULL, &modseq, error_r) < 0) {
+		ret = store_index_fail(u, err_r, error_r, *error_r);
+	} else {
+		own_add(v, modseq);
+		for (i = 0; i < fc->count; i++) {
+			uint32_t seq = store_view_seq(v, fc->files[i].uid);
+
+			if (seq == 0)
+				continue;
+			remove_seq(v, seq);
+			if (cb != NULL)
+				cb(seq, ctx);
+		}
+		store_hub_notify(u, v->mailbox_id, v);
+	}
+	free(ranges);
+	buf_deinit(&name);
+	return ret;
+}
+
+int
+store_view_expunge(struct store_view *v, const struct store_uid_range *r,
+		   size_t nr, void (*cb)(uint32_t seq, void *ctx), void *ctx,
+		   enum store_error *err_r, const char **error_r)
+{
+	struct store_user *u = v->u;
+	struct index_uid_range all = { 1, UINT32_MAX };
+	struct files_ctx fc;
+	int ret = -1;
+
+	if (v->readonly) {
+		*err_r = STORE_ERR_NOPERM;
+		*error_r = "Mailbox is read-only";
+		return -1;
+	}
+	memset(&fc, 0, sizeof(fc));
+	pthread_mutex_lock(&u->lock);
+	if (index_msg_fetch(u->db, v->mailbox_id,
+			    r != NULL ? (const struct index_uid_range *)r : &all,
+			    r != NULL ? nr : 1, deleted_cb, &fc, error_r) < 0) {
+		store_index_fail(u, err_r, error_r, *error_r);
+		goto out;
+	}
+	/* Only what this session can see (RFC 9051 6.4.3). */
+	{
+		size_t i, o = 0;
+
+		for (i = 0; i < fc.count; i++) {
+			if (store_view_seq(v, fc.files[i].uid) != 0)
+				fc.files[o++] = fc.files[i];
+			else
+				free(fc.files[i].file);
+		}
+		fc.count = o;
+	}
+	ret = expunge_files(v, &fc, cb, ctx, err_r, error_r);
+out:
+	pthread_mutex_unlock(&u->lock);
+	files_free(&fc);
+	return ret;
+}
+
+/* ---- copy / move ---- */
+
+struct copy_src {
+	struct files_ctx fc;
+	struct index_msg_new *rows;
+	char **keywords;
+};
+
+static void
+copy_collect_cb(const struct index_msg *m, void *ctxp)
+{
+	struct copy_src *cs = ctxp;
+	size_t i = cs->fc.count;
+
+	files_cb(m, &cs->fc);
+	cs->rows = xreallocarray(cs->rows, cs->fc.cap, sizeof(*cs->rows));
+	cs->keywords = xreallocarray(cs->keywords, cs->fc.cap, sizeof(char *));
+	cs->keywords[i] = xstrdup(m->keywords);
+	memset(&cs->rows[i], 0, sizeof(cs->rows[i]));
+	cs->rows[i].flags = m->flags;
+	cs->rows[i].internaldate = m->internaldate;
+	cs->rows[i].size = m->size;
+}
+
+int
+store_view_copy(struct store_view *v, const struct store_uid_range *r,
+		size_t nr, const char *dest, bool move, uint32_t *uidvalidity_r,
+		uint32_t **src_uids_r, uint32_t **dst_uids_r, size_t *count_r,
+		void (*cb)(uint32_t seq, void *ctx), void *ctx,
+		enum store_error *err_r, const char **error_r)
+{
+	struct store_user *u = v->u;
+	struct index_mailbox mb;
+	struct copy_src cs;
+	struct buf ddir, name, newname;
+	char **newfiles = NULL;
+	uint32_t *src = NULL, *dst = NULL;
+	uint64_t modseq;
+	size_t i, o, done = 0;
+	int ret = -1, rr;
+
+	if (move && v->readonly) {
+		*err_r = STORE_ERR_NOPERM;
+		*error_r = "Mailbox is read-only";
+		return -1;
+	}
+	dest = store_mailbox_canonical(dest);
+	memset(&cs, 0, sizeof(cs));
+	buf_init(&ddir, 0);
+	buf_init(&name, 0);
+	buf_init(&newname, 0);
+	pthread_mutex_lock(&u->lock);
+	rr = index_mailbox_get(u->db, dest, &mb, error_r);
+	if (rr < 0) {
+		store_index_fail(u, err_r, error_r, *error_r);
+		goto out;
+	}
+	if (rr == 0 || mb.noselect) {
+		*err_r = STORE_ERR_TRYCREATE;
+		*error_r = "Destination mailbox doesn't exist";
+		goto out;
+	}
+	if (store_name_to_dir(dest, &ddir, err_r, error_r) < 0)
+		goto out;
+	if (nr > 0 && index_msg_fetch(u->db, v->mailbox_id,
+				      (const struct index_uid_range *)r, nr,
+				      copy_collect_cb, &cs, error_r) < 0) {
+		store_index_fail(u, err_r, error_r, *error_r);
+		goto out;
+	}
+	/* Only messages this session can see. */
+	for (i = 0, o = 0; i < cs.fc.count; i++) {
+		if (store_view_seq(v, cs.fc.files[i].uid) == 0) {
+			free(cs.fc.files[i].file);
+			free(cs.keywords[i]);
+			continue;
+		}
+		cs.fc.files[o] = cs.fc.files[i];
+		cs.rows[o] = cs.rows[i];
+		cs.keywords[o] = cs.keywords[i];
+		o++;
+	}
+	cs.fc.count = o;
+	newfiles = xcalloc(o + 1, sizeof(char *));
+	src = xcalloc(o + 1, sizeof(uint32_t));
+	dst = xcalloc(o + 1, sizeof(uint32_t));
+	for (i = 0; i < o; i++) {
+		struct flag_file *ff = &cs.fc.files[i];
+		struct maildir_filename fn;
+		bool in_new = false;
+
+		buf_clear(&name);
+		maildir_filename_build(&name, ff->file, strlen(ff->file),
+				       store_flags_to_maildir(ff->old_flags), 0);
+		buf_clear(&newname);
+		if (maildir_file_copy(u->root, v->dir, buf_cstr(&name), false,
+				      buf_cstr(&ddir),
+				      store_flags_to_maildir(ff->old_flags), 0,
+				      &newname, err_r, error_r) < 0) {
+			/* the file may carry other flags than the index says */
+			buf_clear(&name);
+			if (maildir_file_find(u->root, v->dir, ff->file,
+					      strlen(ff->file), &name, &in_new,
+					      err_r, error_r) < 0 ||
+			    (buf_clear(&newname),
+			     maildir_file_copy(u->root, v->dir, buf_cstr(&name),
+					       in_new, buf_cstr(&ddir),
+					       store_flags_to_maildir(ff->old_flags),
+					       0, &newname, err_r, error_r) < 0))
+				goto out;
+		}
+		newfiles[i] = xstrdup(buf_cstr(&newname));
+		done = i + 1;
+		if (maildir_filename_parse(newfiles[i], strlen(newfiles[i]), &fn) < 0) {
+			*err_r = STORE_ERR_TEMP;
+			*error_r = "Unparseable copied file name";
+			goto out;
+		}
+		cs.rows[i].file = xstrndup(fn.base, fn.base_len);
+		cs.rows[i].keywords = cs.keywords[i];
+		src[i] = ff->uid;
+	}
+	if (o > 0 && index_msg_append(u->db, mb.id, cs.rows, o, dst, &modseq,
+				      error_r) < 0) {
+		store_index_fail(u, err_r, error_r, *error_r);
+		goto out;
+	}
+	if (o > 0)
+		store_hub_notify(u, mb.id, NULL);
+	*uidvalidity_r = mb.uidvalidity;
+	*src_uids_r = src;
+	*dst_uids_r = dst;
+	*count_r = o;
+	src = dst = NULL;
+	done = 0; /* the copies stay */
+	ret = 0;
+	if (move) {
+		/* RFC 6851: the copies are durable; now expunge the sources. */
+		if (expunge_files(v, &cs.fc, cb, ctx, err_r, error_r) < 0)
+			log_error("user=%s MOVE: expunging sources failed: %s",
+				  u->name, *error_r);
+	}
+out:
+	if (ret < 0) {
+		for (i = 0; i < done; i++) {
+			enum store_error e;
+			const char *err;
+
+			maildir_file_unlink(u->root, buf_cstr(&ddir), newfiles[i],
+					    false, &e, &err);
+		}
+	}
+	pthread_mutex_unlock(&u->lock);
+	for (i = 0; i < cs.fc.count; i++) {
+		free((char *)cs.rows[i].file);
+		free(cs.keywords[i]);
+	}
+	for (i = 0; newfiles != NULL && i < cs.fc.count; i++)
+		free(newfiles[i]);
+	free(newfiles);
+	files_free(&cs.fc);
+	free(cs.rows);
+	free(cs.keywords);
+	free(src);
+	free(dst);
+	buf_deinit(&ddir);
+	buf_deinit(&name);
+	buf_deinit(&newname);
+	return ret;
+}
