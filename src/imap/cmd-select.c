@@ -163,6 +163,7 @@ cmd_idle(struct imap_cmd *cmd)
 	free(s->idle_tag);
 	s->idle_tag = xstrdup(cmd->tag);
 	imap_framer_set_line_mode(&s->framer, true);
+	imap_session_watch(s, true);
 	s->cmd_name = NULL; /* the tagged reply comes with DONE */
 	return IMAP_CMD_DONE;
 }
@@ -175,6 +176,7 @@ imap_idle_line(struct imap_session *s, const uint8_t *line, size_t len)
 
 	/* the line lives in the framer: look at it before the reset */
 	s->idle_tag = NULL;
+	imap_session_watch(s, false);
 	imap_framer_set_line_mode(&s->framer, false);
 	imap_framer_reset(&s->framer);
 	if (done) {

@@ -45,6 +45,7 @@ session_free(struct imap_session *s)
 		bufferevent_free(s->bev);
 	imap_framer_deinit(&s->framer);
 	arena_reset(&s->arena);
+	imap_session_watch(s, false);
 	store_view_close(&s->view);
 	if (s->notify_ev != NULL)
 		event_free(s->notify_ev);
@@ -305,6 +306,46 @@ notify_cb(evutil_socket_t fd, short what, void *arg)
 		imap_session_sync(s, true);
 }
 
+static void
+watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session *s = arg;
+	char buf[4096];
+	int i;
+
+	/* Drain (bounded), then look: the sync does the real work. */
+	for (i = 0; i < 64; i++) {
+		if (read(fd, buf, sizeof(buf)) <= 0)
+			break;
+	}
+	if (s->idle_tag != NULL && s->view != NULL && !s->closing)
+		imap_session_sync(s, true);
+}
+
+void
+imap_session_watch(struct imap_session *s, bool on)
+{
+	int fd;
+
+	if (!on || s->view == NULL) {
+		if (s->watch_ev != NULL) {
+			fd = event_get_fd(s->watch_ev);
+			event_free(s->watch_ev);
+			close(fd);
+			s->watch_ev = NULL;
+		}
+		return;
+	}
+	if (s->watch_ev != NULL)
+		return;
+	fd = store_view_watch(s->view);
+	if (fd < 0)
+		return;
+	s->watch_ev = event_new(s->worker->base, fd, EV_READ | EV_PERSIST,
+				watch_cb, s);
+	event_add(s->watch_ev, NULL);
+}
+
 void
 imap_session_view_notify(void *ctx)
 {
@@ -317,6 +358,7 @@ imap_session_view_notify(void *ctx)
 void
 imap_session_set_view(struct imap_session *s, struct store_view *view)
 {
+	imap_session_watch(s, false);
 	store_view_close(&s->view);
 	s->view = view;
 	s->notify_pending = false;

@@ -60,6 +60,7 @@ struct imap_session {
 	struct event *notify_ev;  /* woken (any thread) when the view changed */
 	bool notify_pending;      /* changes wait for the next sync */
 	char *idle_tag;           /* IDLE in progress (malloc'd tag) */
+	struct event *watch_ev;   /* IDLE only: inotify on the Maildir (owns fd) */
 	uint32_t enabled;    /* IMAP_ENABLED_* */
 	unsigned auth_failures;
 	struct imap_auth *auth; /* AUTHENTICATE/LOGIN in progress, owned */
@@ -106,6 +107,8 @@ void imap_session_flags(struct imap_session *s, struct buf *out,
 
 void imap_session_send_flags_list(struct imap_session *s,
 				  const struct store_select_info *info);
+/* Start / stop watching the Maildir for other programs' changes (IDLE). */
+void imap_session_watch(struct imap_session *s, bool on);
 
 /* Switch to TLS (STARTTLS) after the tagged OK has been queued. */
 int imap_session_start_tls(struct imap_session *s);

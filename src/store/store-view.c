@@ -8,12 +8,16 @@
  * the highest modseq it has reported and asks the index for what came
  * after it.  Its own writes are remembered (own_modseqs) so they are not
  * reported back to it as if someone else had made them. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "maildir.h"
 #include "store-private.h"
+#include "sync.h"
 #include "xalloc.h"
 
 #define VIEW_OWN_MODSEQS 16 /* own writes remembered between syncs */
@@ -225,6 +229,23 @@ fill_info(struct store_view *v, struct store_select_info *info,
 	return 0;
 }
 
+/* Pick up what other Maildir programs did (cheap when the directories'
+ * mtimes say nothing changed) and wake the other views if anything did.
+ * Caller holds the lock. */
+static int
+maildir_sync(struct store_view *v, int64_t mailbox_id, enum store_error *err_r,
+	     const char **error_r)
+{
+	struct sync_result res;
+
+	if (sync_mailbox(v->u->db, v->u->root, v->dir, mailbox_id,
+			 SYNC_FLAG_IMPORT_DOVECOT, &res, err_r, error_r) < 0)
+		return -1;
+	if (res.added > 0 || res.expunged > 0 || res.flag_changed > 0)
+		store_hub_notify(v->u, mailbox_id, NULL);
+	return 0;
+}
+
 struct store_view *
 store_view_open(struct store_user *u, const char *name, bool readonly,
 		void (*notify)(void *ctx), void *ctx,
@@ -260,6 +281,12 @@ store_view_open(struct store_user *u, const char *name, bool readonly,
 	if (store_name_to_dir(name, &dir, err_r, error_r) < 0)
 		goto fail;
 	v->dir = xstrdup(buf_cstr(&dir));
+	if (maildir_sync(v, mb.id, err_r, error_r) < 0)
+		goto fail;
+	if (index_mailbox_get(u->db, name, &mb, error_r) <= 0) {
+		store_index_fail(u, err_r, error_r, "Mailbox vanished");
+		goto fail;
+	}
 	v->mailbox_id = mb.id;
 	v->uidvalidity = mb.uidvalidity;
 	v->modseq = mb.highestmodseq;
@@ -420,7 +447,7 @@ store_view_sync(struct store_view *v, bool expunges_allowed,
 {
 	struct store_user *u = v->u;
 	struct sync_ctx c;
-	uint32_t maxuid, added = 0, added_recent = 0;
+	uint32_t maxuid, old_maxuid, added = 0, added_recent = 0;
 	size_t i;
 	int ret = -1;
 
@@ -428,6 +455,9 @@ store_view_sync(struct store_view *v, bool expunges_allowed,
 	c.v = v;
 	c.maxmodseq = v->modseq;
 	pthread_mutex_lock(&u->lock);
+	if (maildir_sync(v, v->mailbox_id, err_r, error_r) < 0)
+		log_warn("user=%s maildir sync of %s: %s", u->name, v->name,
+			 *error_r);
 	if (index_msg_changes_since(u->db, v->mailbox_id, v->modseq,
 				    sync_changed_cb, sync_expunged_cb, &c,
 				    error_r) < 0) {
@@ -461,8 +491,10 @@ store_view_sync(struct store_view *v, bool expunges_allowed,
 		}
 		v->npending = 0;
 	}
-	/* New messages (UIDs above ours), then flag changes. */
+	/* New messages (UIDs above ours), then flag changes of the others:
+	 * a new message's flags come with its first FETCH. */
 	maxuid = store_view_max_uid(v);
+	old_maxuid = maxuid;
 	for (i = 0; i < c.nchanged; i++) {
 		if (c.changed[i].uid > maxuid) {
 			uids_push(v, c.changed[i].uid);
@@ -493,7 +525,8 @@ store_view_sync(struct store_view *v, bool expunges_allowed,
 	for (i = 0; i < c.nchanged; i++) {
 		struct store_msg msg;
 
-		if (pending_has(v, c.changed[i].uid))
+		if (pending_has(v, c.changed[i].uid) ||
+		    c.changed[i].uid > old_maxuid)
 			continue;
 		fill_msg(v, &c.changed[i], &msg);
 		if (msg.seq != 0 && cb->flags != NULL)
@@ -519,6 +552,33 @@ out:
 	free(c.changed);
 	free(c.expunged);
 	return ret;
+}
+
+int
+store_view_watch(struct store_view *v)
+{
+	static const char *const subs[] = { "new", "cur" };
+	char path[STORE_PATH_MAX];
+	size_t i;
+	int fd;
+
+	fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0) {
+		log_warn("inotify_init1: %m");
+		return -1;
+	}
+	for (i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s%s%s/%s", v->u->root,
+			 v->dir[0] != '\0' ? "/" : "", v->dir, subs[i]);
+		if (inotify_add_watch(fd, path, IN_CREATE | IN_DELETE |
+				      IN_MOVED_TO | IN_MOVED_FROM |
+				      IN_ONLYDIR) < 0) {
+			log_warn("inotify_add_watch(%s): %m", path);
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
 }
 
 /* ---- fetch ---- */

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "maildir.h"
 #include "store-private.h"
+#include "sync.h"
 #include "xalloc.h"
 
 
@@ -236,6 +237,18 @@ store_user_open(const char *user, const char *home,
 	}
 	if (user_prepare(u, autocreate, err_r, error_r) < 0)
 		goto fail;
+	/* Mail another program left (or a crash between a file's rename and
+	 * its index commit); a Dovecot Maildir keeps its UIDs. */
+	{
+		struct sync_result res;
+
+		if (sync_user(u->db, u->root, SYNC_FLAG_IMPORT_DOVECOT, &res,
+			      err_r, error_r) < 0)
+			goto fail;
+		if (res.added > 0 || res.expunged > 0)
+			log_info("user=%s maildir sync added=%u imported=%u expunged=%u",
+				 user, res.added, res.imported, res.expunged);
+	}
 	u->next = reg_head;
 	reg_head = u;
 	pthread_mutex_unlock(&reg_lock);

@@ -196,6 +196,11 @@ struct store_sync_cb {
 int store_view_sync(struct store_view *v, bool expunges_allowed,
 		    const struct store_sync_cb *cb, void *ctx,
 		    enum store_error *err_r, const char **error_r);
+/* An inotify descriptor (non-blocking; the caller closes it) that becomes
+ * readable when another program changes the mailbox's Maildir, for
+ * sessions that must hear of it at once (IDLE); after it fires, call
+ * store_view_sync().  -1 if it can't be had (then only commands sync). */
+int store_view_watch(struct store_view *v);
 /* Messages of the view in the UID ranges (sorted, non-overlapping), in
  * UID order. */
 int store_view_fetch(struct store_view *v, const struct store_uid_range *r,

@@ -317,7 +317,8 @@ scan_folder(const char *root, const char *dir, struct sfiles *files,
 			files->v[i].off;
 	if (files->n < 2)
 		return 0;
-	qsort(files->v, files->n, sizeof(*files->v), sfile_base_cmp);
+	if (files->n > 0)
+		qsort(files->v, files->n, sizeof(*files->v), sfile_base_cmp);
 	for (i = 1, j = 1; i < files->n; i++) {
 		const struct sfile *prev = &files->v[j - 1], *f = &files->v[i];
 
@@ -465,7 +466,8 @@ uidlist_load(const char *root, const char *dir, struct uidlist *ul)
 	}
 	for (i = 0; i < ul->n; i++)
 		ul->v[i].name = (const char *)ul->pool.data + ul->v[i].off;
-	qsort(ul->v, ul->n, sizeof(*ul->v), uidlist_name_cmp);
+	if (ul->n > 0)
+		qsort(ul->v, ul->n, sizeof(*ul->v), uidlist_name_cmp);
 	return 1;
 }
 
@@ -592,7 +594,8 @@ apply_flags(struct index_db *db, int64_t id, struct flagchange *ch,
 	size_t i = 0, j, k, nranges;
 	int ret = 0;
 
-	qsort(ch, n, sizeof(*ch), flagchange_cmp);
+	if (n > 0)
+		qsort(ch, n, sizeof(*ch), flagchange_cmp);
 	while (i < n && ret == 0) {
 		struct index_uid_range *ranges;
 		struct index_store req;
@@ -894,14 +897,16 @@ add_fresh(struct sync_ctx *c)
 		}
 	}
 	/* Dovecot's UIDs ascending, then the others by delivery time. */
-	qsort(c->fresh, c->nfresh, sizeof(*c->fresh), sfile_time_cmp);
+	if (c->nfresh > 0)
+		qsort(c->fresh, c->nfresh, sizeof(*c->fresh), sfile_time_cmp);
 	if (nimport > 0) {
 		struct sfile **tmp = xcalloc(c->nfresh, sizeof(*tmp));
 		size_t a = 0, b = nimport;
 
 		for (i = 0; i < c->nfresh; i++)
 			tmp[c->fresh[i]->uid != 0 ? a++ : b++] = c->fresh[i];
-		qsort(tmp, nimport, sizeof(*tmp), sfile_uid_cmp);
+		if (nimport > 0)
+			qsort(tmp, nimport, sizeof(*tmp), sfile_uid_cmp);
 		memcpy(c->fresh, tmp, c->nfresh * sizeof(*tmp));
 		free(tmp);
 	}
@@ -955,7 +960,8 @@ apply(struct sync_ctx *c)
 	int ret = 0;
 
 	if (c->nexpunge > 0) {
-		qsort(c->expunge, c->nexpunge, sizeof(uint32_t), uid_cmp);
+		if (c->nexpunge > 0)
+			qsort(c->expunge, c->nexpunge, sizeof(uint32_t), uid_cmp);
 		ranges = uid_ranges(c->expunge, c->nexpunge, &nranges);
 		ret = index_msg_expunge(c->db, c->id, ranges, nranges, NULL,
 					NULL, NULL, c->error_r);
@@ -1016,7 +1022,8 @@ sync_locked(struct sync_ctx *c, const struct dir_times *pre)
 	for (i = 0; i < c->rows.n; i++)
 		c->rows.v[i].file = (const char *)c->rows.pool.data +
 			c->rows.v[i].off;
-	qsort(c->rows.v, c->rows.n, sizeof(*c->rows.v), srow_file_cmp);
+	if (c->rows.n > 0)
+		qsort(c->rows.v, c->rows.n, sizeof(*c->rows.v), srow_file_cmp);
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (scan_folder(c->root, c->dir, &c->files, c->err_r,
