@@ -117,6 +117,17 @@ store_name_to_dir(const char *name, struct buf *out, enum store_error *err_r,
 	return maildir_name_to_dir(name, strlen(name), out, err_r, error_r);
 }
 
+static int
+import_sub_cb(const char *name, void *ctx)
+{
+	struct store_user *u = ctx;
+	const char *error;
+
+	if (index_sub_add(u->db, name, &error) < 0)
+		log_warn("user=%s importing subscription: %s", u->name, error);
+	return 0;
+}
+
 static void
 import_folder_cb(const char *name, const char *dir, void *ctx)
 {
@@ -169,6 +180,18 @@ user_prepare(struct store_user *u, const char *const *autocreate,
 			free(name);
 		}
 		buf_deinit(&dir);
+		/* A Maildir that another server (Dovecot) kept: its
+		 * subscriptions come along. */
+		{
+			enum store_error e;
+			const char *err;
+			unsigned sub_skipped = 0;
+
+			if (maildir_subscriptions_read(u->root, import_sub_cb, u,
+						       &sub_skipped, &e, &err) < 0 &&
+			    e != STORE_ERR_NOTFOUND)
+				log_warn("user=%s subscriptions file: %s", u->name, err);
+		}
 	}
 	if (maildir_folder_list(u->root, import_folder_cb, u, &skipped, err_r,
 				error_r) < 0)

@@ -78,13 +78,15 @@ class Server:
                     f.write("%s = %s\n" % (k, v))
 
     def start(self):
+        offset = len(self.log())  # a restart appends: read only what's new
+        self.ports = {}
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [SATCHEL, "serve", "-c", self.conf_path], stdout=self.logf,
             stderr=self.logf, cwd=self.dir)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            text = self.log()
+            text = self.log()[offset:]
             if "ready workers=" in text:
                 break
             if self.proc.poll() is not None:
@@ -92,7 +94,7 @@ class Server:
             time.sleep(0.05)
         else:
             raise RuntimeError("satchel did not start:\n" + self.log())
-        for proto, port in re.findall(r"listening proto=(\w+) addr=\S+:(\d+)", self.log()):
+        for proto, port in re.findall(r"listening proto=(\w+) addr=\S+:(\d+)", self.log()[offset:]):
             self.ports.setdefault(proto, int(port))
         return self
 
