@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "store.h"
 
 #define ST_NOTAUTH (1u << IMAP_STATE_NOTAUTH)
 #define ST_AUTH (1u << IMAP_STATE_AUTH)
@@ -196,6 +197,9 @@ imap_cmd_dispatch(struct imap_session *s, const uint8_t *data, size_t len)
 	 * 7: untagged data precedes the tagged reply).  7.5.1: no EXPUNGE
 	 * while responding to FETCH, STORE or SEARCH by sequence number (nor
 	 * COPY/MOVE, whose numbers would shift under them). */
+	if (s->view != NULL &&
+	    (def->fn == cmd_noop || def->fn == cmd_check || def->fn == cmd_idle))
+		store_view_check_maildir(s->view); /* "anything new?" */
 	if (s->state == IMAP_STATE_SELECTED && s->view != NULL &&
 	    def->fn != cmd_select && def->fn != cmd_examine &&
 	    def->fn != cmd_close && def->fn != cmd_unselect &&

@@ -318,8 +318,10 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 		if (read(fd, buf, sizeof(buf)) <= 0)
 			break;
 	}
-	if (s->idle_tag != NULL && s->view != NULL && !s->closing)
+	if (s->idle_tag != NULL && s->view != NULL && !s->closing) {
+		store_view_check_maildir(s->view);
 		imap_session_sync(s, true);
+	}
 }
 
 void

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -44,6 +45,8 @@ struct store_view {
 	uint32_t *pending_expunges; /* expunged by others, not yet reported */
 	size_t npending, cappending;
 	size_t nkeywords;          /* keywords announced in FLAGS */
+	struct timespec last_check; /* last Maildir mtime check */
+	bool check_now;            /* next sync checks the Maildir */
 	void (*notify)(void *ctx);
 	void *notify_ctx;
 };
@@ -238,6 +241,8 @@ maildir_sync(struct store_view *v, int64_t mailbox_id, enum store_error *err_r,
 {
 	struct sync_result res;
 
+	clock_gettime(CLOCK_MONOTONIC, &v->last_check);
+	v->check_now = false;
 	if (sync_mailbox(v->u->db, v->u->root, v->dir, mailbox_id,
 			 SYNC_FLAG_IMPORT_DOVECOT, &res, err_r, error_r) < 0)
 		return -1;
@@ -307,8 +312,16 @@ store_view_open(struct store_user *u, const char *name, bool readonly,
 		}
 	}
 	v->count = n;
-	/* EXAMINE doesn't claim \Recent (RFC 3501 6.3.2: read-only). */
-	if (!readonly) {
+	/* EXAMINE doesn't claim \Recent but sees it (RFC 3501 2.3.2,
+	 * 6.3.3): the unclaimed UIDs are recent for a read-only view. */
+	if (readonly) {
+		if (mb.recent_uid < mb.uidnext) {
+			v->recent = xmalloc(sizeof(*v->recent));
+			v->recent[0].lo = mb.recent_uid;
+			v->recent[0].hi = mb.uidnext;
+			v->nrecent = 1;
+		}
+	} else {
 		if (index_mailbox_claim_recent(u->db, mb.id, &first_recent,
 					       &uidnext, error_r) < 0) {
 			store_index_fail(u, err_r, error_r, *error_r);
@@ -455,9 +468,19 @@ store_view_sync(struct store_view *v, bool expunges_allowed,
 	c.v = v;
 	c.maxmodseq = v->modseq;
 	pthread_mutex_lock(&u->lock);
-	if (maildir_sync(v, v->mailbox_id, err_r, error_r) < 0)
-		log_warn("user=%s maildir sync of %s: %s", u->name, v->name,
-			 *error_r);
+	/* Our own writes change the directories' mtimes, and a fresh mtime
+	 * can't be trusted (sync.c), so checking on every command would
+	 * rescan a big folder over and over: check when asked (NOOP, IDLE's
+	 * inotify) and otherwise at most once a second. */
+	{
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((v->check_now || now.tv_sec - v->last_check.tv_sec >= 1) &&
+		    maildir_sync(v, v->mailbox_id, err_r, error_r) < 0)
+			log_warn("user=%s maildir sync of %s: %s", u->name,
+				 v->name, *error_r);
+	}
 	if (index_msg_changes_since(u->db, v->mailbox_id, v->modseq,
 				    sync_changed_cb, sync_expunged_cb, &c,
 				    error_r) < 0) {
@@ -505,10 +528,22 @@ store_view_sync(struct store_view *v, bool expunges_allowed,
 	if (added > 0) {
 		uint32_t first_recent, uidnext;
 
-		if (!v->readonly &&
-		    index_mailbox_claim_recent(u->db, v->mailbox_id, &first_recent,
-					       &uidnext, error_r) == 0 &&
-		    first_recent < uidnext) {
+		struct index_mailbox mb;
+		bool got = false;
+
+		if (v->readonly) {
+			if (index_mailbox_get_by_id(u->db, v->mailbox_id, &mb,
+						    error_r) > 0) {
+				first_recent = mb.recent_uid;
+				uidnext = mb.uidnext;
+				got = true;
+			}
+		} else {
+			got = index_mailbox_claim_recent(u->db, v->mailbox_id,
+							 &first_recent, &uidnext,
+							 error_r) == 0;
+		}
+		if (got && first_recent < uidnext) {
 			v->recent = xreallocarray(v->recent, v->nrecent + 1,
 						  sizeof(*v->recent));
 			v->recent[v->nrecent].lo = first_recent;
@@ -552,6 +587,12 @@ out:
 	free(c.changed);
 	free(c.expunged);
 	return ret;
+}
+
+void
+store_view_check_maildir(struct store_view *v)
+{
+	v->check_now = true;
 }
 
 int

@@ -265,9 +265,12 @@ store_user_open(const char *user, const char *home,
 	{
 		struct sync_result res;
 
+		/* A broken folder must not lock the user out of the rest:
+		 * sync_user logs each failure and goes on. */
 		if (sync_user(u->db, u->root, SYNC_FLAG_IMPORT_DOVECOT, &res,
 			      err_r, error_r) < 0)
-			goto fail;
+			log_warn("user=%s maildir sync at login: %s", user,
+				 *error_r);
 		if (res.added > 0 || res.expunged > 0)
 			log_info("user=%s maildir sync added=%u imported=%u expunged=%u",
 				 user, res.added, res.imported, res.expunged);

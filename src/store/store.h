@@ -196,6 +196,9 @@ struct store_sync_cb {
 int store_view_sync(struct store_view *v, bool expunges_allowed,
 		    const struct store_sync_cb *cb, void *ctx,
 		    enum store_error *err_r, const char **error_r);
+/* Make the next store_view_sync() look at the Maildir for other
+ * programs' changes (otherwise it does so at most once a second). */
+void store_view_check_maildir(struct store_view *v);
 /* An inotify descriptor (non-blocking; the caller closes it) that becomes
  * readable when another program changes the mailbox's Maildir, for
  * sessions that must hear of it at once (IDLE); after it fires, call

@@ -1165,7 +1165,7 @@ sync_user(struct index_db *db, const char *root, unsigned flags,
 	if (result_r != NULL)
 		memset(result_r, 0, sizeof(*result_r));
 	if (index_mailbox_list(db, mbox_list_cb, &l, error_r) < 0)
-		return index_failed(db, "", "listing mailboxes", *error_r,
+		return index_failed(db, "(all)", "listing mailboxes", *error_r,
 				    err_r, error_r);
 	buf_init(&dir, 0);
 	for (i = 0; i < l.n; i++) {
