@@ -12,6 +12,7 @@ usage(FILE *f)
 	      "  config check [-c FILE]         check a configuration file\n"
 	      "  user add|passwd|del|list ...   manage the passwd-file\n"
 	      "  pw hash [--scheme S]           print a password hash\n"
+	      "  index rebuild|check USER       rebuild or verify a user's index\n"
 	      "  version                        print the version\n",
 	      f);
 }
@@ -29,6 +30,8 @@ main(int argc, char **argv)
 		return cli_config(argc - 2, argv + 2);
 	if (strcmp(argv[1], "user") == 0)
 		return cli_user(argc - 2, argv + 2);
+	if (strcmp(argv[1], "index") == 0)
+		return cli_index(argc - 2, argv + 2);
 	if (strcmp(argv[1], "pw") == 0)
 		return cli_pw(argc - 2, argv + 2);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

@@ -9,6 +9,7 @@ int cli_serve(int argc, char **argv);
 int cli_config(int argc, char **argv);
 int cli_user(int argc, char **argv);
 int cli_pw(int argc, char **argv);
+int cli_index(int argc, char **argv);
 
 /* Shared helpers (cli-common.c). */
 /* -c FILE, else $SATCHEL_CONFIG, else ./var/satchel.conf if present (a

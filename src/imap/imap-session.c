@@ -261,11 +261,44 @@ imap_session_accept(struct worker *worker, int fd, const struct sockaddr *peer,
 	buf_deinit(&greet);
 }
 
-/* Special-use mailboxes created at first login (RFC 6154). */
-static const char *const autocreate_default[] = {
-	"Drafts\\Drafts", "Sent\\Sent", "Trash\\Trash", "Junk\\Junk",
-	"Archive\\Archive", NULL,
-};
+/* imap.autocreate ("Sent \\Sent, Notes") as the store wants it:
+ * "Sent\\Sent", "Notes"; malloc'd, NULL-terminated. */
+static char **
+autocreate_list(const char *spec)
+{
+	char **list = xcalloc(1, sizeof(char *));
+	size_t n = 0;
+	const char *p = spec;
+
+	while (p != NULL && *p != '\0') {
+		const char *end = strchr(p, ','), *bs;
+		size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+		char *item, *q;
+
+		while (len > 0 && (*p == ' ' || *p == '\t')) {
+			p++;
+			len--;
+		}
+		while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+			len--;
+		if (len > 0) {
+			item = xstrndup(p, len);
+			bs = strrchr(item, '\\');
+			if (bs != NULL) {
+				/* drop the blanks between the name and "\Use" */
+				q = item + (bs - item);
+				while (q > item && (q[-1] == ' ' || q[-1] == '\t'))
+					q--;
+				memmove(q, bs, strlen(bs) + 1);
+			}
+			list = xreallocarray(list, n + 2, sizeof(char *));
+			list[n++] = item;
+			list[n] = NULL;
+		}
+		p = end != NULL ? end + 1 : NULL;
+	}
+	return list;
+}
 
 int
 imap_session_logged_in(struct imap_session *s, const char *user,
@@ -282,7 +315,17 @@ imap_session_logged_in(struct imap_session *s, const char *user,
 		snprintf(home, sizeof(home), "%s/users/%s",
 			 s->server->conf->data_dir, user);
 	passdb_user_free(&pu);
-	s->store = store_user_open(user, home, autocreate_default, &err, error_r);
+	{
+		char **autocreate = autocreate_list(s->server->conf->autocreate);
+		size_t i;
+
+		s->store = store_user_open(user, home,
+					   (const char *const *)autocreate, &err,
+					   error_r);
+		for (i = 0; autocreate[i] != NULL; i++)
+			free(autocreate[i]);
+		free(autocreate);
+	}
 	if (s->store == NULL)
 		return -1;
 	s->user = xstrdup(user);

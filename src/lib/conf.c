@@ -76,7 +76,7 @@ enum conf_key_id {
 	K_USER, K_DATA_DIR, K_WORKERS, K_LOG, K_LOG_LEVEL, K_MAX_CONNECTIONS,
 	K_LISTEN, K_LISTEN_TLS, K_MAX_LINE_LENGTH, K_MAX_LITERAL_SIZE,
 	K_MAX_COMMAND_SIZE, K_MAX_LIST_DEPTH, K_MAX_ARGS, K_MAX_PIPELINED,
-	K_TIMEOUT_PREAUTH, K_TIMEOUT_AUTH, K_OUTPUT_HIGH_WATER,
+	K_TIMEOUT_PREAUTH, K_TIMEOUT_AUTH, K_OUTPUT_HIGH_WATER, K_AUTOCREATE,
 	K_TLS_CERT, K_TLS_KEY, K_TLS_MIN_VERSION, K_TLS_CIPHERS,
 	K_TLS_CIPHERSUITES,
 	K_PASSWD_FILE, K_ALLOW_PLAINTEXT, K_LOOPBACK_IS_SECURE, K_ALLOW_PLAIN_SCHEME,
@@ -154,6 +154,9 @@ static const struct conf_key conf_keys[K_COUNT] = {
 		FIELD(timeout_auth), 1, 7 * 86400, NULL, "1800", 0 },
 	[K_OUTPUT_HIGH_WATER] = { "imap", "output_high_water", CONF_T_SIZE,
 		FIELD(output_high_water), 4 * KIB, GIB, NULL, "256k", 0 },
+	[K_AUTOCREATE] = { "imap", "autocreate", CONF_T_STR, FIELD(autocreate),
+		0, 0, NULL, "Drafts \\Drafts, Sent \\Sent, Trash \\Trash, Junk \\Junk, Archive \\Archive",
+		CONF_F_EMPTY_OK | CONF_F_LIST },
 
 	[K_TLS_CERT] = { "tls", "cert", CONF_T_PATH, FIELD(tls_cert), 0, 0,
 		NULL, "", CONF_F_EMPTY_OK },
@@ -1512,6 +1515,7 @@ conf_free(struct conf **confp)
 	free(conf->tls_min_version);
 	free(conf->tls_ciphers);
 	free(conf->tls_ciphersuites);
+	free(conf->autocreate);
 	free(conf->passwd_file);
 	free(conf->default_scheme);
 	free(conf->mechanisms);

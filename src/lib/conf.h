@@ -41,6 +41,7 @@ struct conf {
 	unsigned timeout_preauth;  /* seconds before authentication */
 	unsigned timeout_auth;     /* seconds idle after authentication */
 	size_t output_high_water;  /* bytes queued before we stop producing */
+	char *autocreate;          /* "Name \\Use, ..." made at first login */
 
 	/* [tls] */
 	char *tls_cert;          /* PEM chain */

@@ -53,6 +53,18 @@ struct store_user *store_user_open(const char *user, const char *home,
 void store_user_unref(struct store_user **user);
 const char *store_user_name(const struct store_user *user);
 
+/* Rebuild the user's index from the Maildir (run with the server
+ * stopped).  What the old index still says — UIDVALIDITY, UIDs, flags,
+ * keywords, subscriptions — is kept for every file that exists; the rest
+ * is found by a Maildir sync (dovecot-uidlist honoured).  The old file is
+ * kept as satchel.db.old.  *report_r (malloc'd) says what happened. */
+int store_index_rebuild(const char *user, const char *home, char **report_r,
+			enum store_error *err_r, const char **error_r);
+/* Compare the index with the Maildir without changing either: 0 when they
+ * agree, 1 when they differ (report says how), -1 on error. */
+int store_index_check(const char *user, const char *home, char **report_r,
+		      enum store_error *err_r, const char **error_r);
+
 /* ---- mailboxes ---- */
 
 /* Is `name` acceptable as a mailbox name?  (UTF-8, no empty levels, no

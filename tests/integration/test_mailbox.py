@@ -219,3 +219,15 @@ def test_mailbox_commands_need_auth(raw):
     for c in ("CREATE x", "DELETE x", "LIST \"\" *", "STATUS INBOX (MESSAGES)", "NAMESPACE"):
         r.send("t %s\r\n" % c)
         assert r.until_tagged("t")[-1].startswith("t BAD")
+
+
+def test_autocreate_configurable(server_factory):
+    srv = server_factory({"imap.autocreate": "Notes, Sent Items \\Sent"})
+    r = Raw(srv.connect())
+    r.line()
+    r.send("l LOGIN alice wonderland\r\n")
+    r.until_tagged("l")
+    got = listed(ok(r, 'LIST "" "*"'))
+    assert set(got) == {"INBOX", "Notes", "Sent Items"}, got
+    assert "\\Sent" in got["Sent Items"]
+    r.close()

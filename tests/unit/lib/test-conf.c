@@ -717,7 +717,7 @@ test_example_file(void **state)
 		buf_append(&b, line, (size_t)(next - line));
 	}
 	free(text);
-	assert_int_equal(settings, 34); /* every key is documented */
+	assert_int_equal(settings, 35); /* every key is documented */
 	if (conf_load_string("/x/example", buf_cstr(&b), &c, &errors) == 0) {
 		print_error("uncommented example loaded without a cert\n");
 		fail();
