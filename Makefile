@@ -8,6 +8,7 @@ CLANG_BUILD?= build-clang
 FUZZ_BUILD ?= build-fuzz
 PYTHON     ?= /usr/bin/python3
 FUZZ_SECS  ?= 30
+TEST_FUZZ_SECS ?= 10
 
 BUILD_DEPS = meson ninja-build pkg-config gcc libevent-dev libssl-dev \
 	libinih-dev libsqlite3-dev libcrypt-dev libargon2-dev zlib1g-dev \
@@ -44,18 +45,21 @@ $(CLANG_BUILD)/build.ninja:
 	CC=clang meson setup $(CLANG_BUILD)
 
 # The test suite runs against the sanitizer build (ASan + UBSan); a clang
-# build checks that it compiles warning-free there too.
+# build checks that it compiles warning-free there too; every libFuzzer
+# target then runs briefly (longer runs: `make fuzz FUZZ_SECS=600`).
 test: test-deps $(SAN_BUILD)/build.ninja $(CLANG_BUILD)/build.ninja
 	ninja -C $(CLANG_BUILD)
 	ninja -C $(SAN_BUILD)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C $(SAN_BUILD) --suite unit --print-errorlogs
+	$(MAKE) --no-print-directory fuzz FUZZ_SECS=$(TEST_FUZZ_SECS)
 	SATCHEL_BIN=$(CURDIR)/$(SAN_BUILD)/satchel \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 bench: bench-deps build
 	$(PYTHON) bench/run.py --satchel ./$(BUILD)/satchel
+	$(PYTHON) bench/store.py --satchel ./$(BUILD)/satchel
 
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true \
