@@ -62,58 +62,6 @@ parse_date_time(const char *s, int64_t *time_r)
 	return 0;
 }
 
-/* flag-list for APPEND: system flags other than \Recent, and keywords. */
-static int
-parse_flags(struct imap_cmd *cmd, const struct imap_arg *list,
-	    struct store_new_message *msg, const char **error_r)
-{
-	static const struct {
-		const char *name;
-		unsigned bit;
-	} sys[] = {
-		{ "\\Seen", STORE_FLAG_SEEN }, { "\\Answered", STORE_FLAG_ANSWERED },
-		{ "\\Flagged", STORE_FLAG_FLAGGED }, { "\\Deleted", STORE_FLAG_DELETED },
-		{ "\\Draft", STORE_FLAG_DRAFT },
-	};
-	const char **kw;
-	size_t i, k;
-
-	if (list->count > STORE_MAX_KEYWORDS + 5) {
-		*error_r = "Too many flags";
-		return -1;
-	}
-	kw = arena_allocarray(cmd->arena, list->count + 1, sizeof(char *));
-	for (i = 0; i < list->count; i++) {
-		const struct imap_arg *a = &list->list[i];
-		const char *name = (const char *)a->data;
-
-		if (a->type != IMAP_ARG_ATOM) {
-			*error_r = "Flags must be atoms";
-			return -1;
-		}
-		if (name[0] == '\\') {
-			for (k = 0; k < sizeof(sys) / sizeof(sys[0]); k++) {
-				if (strcasecmp(name, sys[k].name) == 0)
-					break;
-			}
-			if (k == sizeof(sys) / sizeof(sys[0])) {
-				*error_r = "Invalid system flag";
-				return -1;
-			}
-			msg->flags |= sys[k].bit;
-			continue;
-		}
-		if (strlen(name) > STORE_KEYWORD_MAX_LEN ||
-		    strpbrk(name, "[]") != NULL) {
-			*error_r = "Invalid keyword";
-			return -1;
-		}
-		kw[msg->nkeywords++] = name;
-	}
-	msg->keywords = kw;
-	return 0;
-}
-
 /* RFC 9051 6.3.12, RFC 3502 6.3.11:
  * APPEND mailbox 1*(SP [flag-list SP] [date-time SP] literal) */
 enum imap_cmd_status
@@ -142,8 +90,13 @@ cmd_append(struct imap_cmd *cmd)
 			return imap_cmd_no(cmd, "LIMIT", "Too many messages in one APPEND");
 		m->internaldate = -1;
 		if (cmd->args[ai].type == IMAP_ARG_LIST) {
-			if (parse_flags(cmd, &cmd->args[ai], m, &error) < 0)
+			const char **kw;
+
+			if (imap_parse_flags(cmd, cmd->args[ai].list,
+					     cmd->args[ai].count, &m->flags, &kw,
+					     &m->nkeywords, &error) < 0)
 				return imap_cmd_bad(cmd, error);
+			m->keywords = kw;
 			ai++;
 		}
 		if (ai < cmd->argc && cmd->args[ai].type == IMAP_ARG_QUOTED) {
@@ -157,7 +110,7 @@ cmd_append(struct imap_cmd *cmd)
 		m->data = cmd->args[ai].data;
 		m->len = cmd->args[ai].len;
 		if (m->len == 0)
-			return imap_cmd_no(cmd, NULL, "Can't save a zero byte message");
+			return imap_cmd_no(cmd, "CANNOT", "Can't save a zero byte message");
 		ai++;
 		n++;
 	}

@@ -249,3 +249,59 @@ imap_cmd_store_fail(struct imap_cmd *cmd, enum store_error err,
 	}
 	return imap_cmd_no(cmd, code, error != NULL ? error : "Failed");
 }
+
+/* flag-list items (RFC 9051 9: flag, flag-keyword); see imap-mailbox.h. */
+int
+imap_parse_flags(struct imap_cmd *cmd, const struct imap_arg *args,
+		  size_t n, unsigned *flags_r, const char ***kw_r,
+		  size_t *nkw_r, const char **error_r)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} sys[] = {
+		{ "\\Seen", STORE_FLAG_SEEN }, { "\\Answered", STORE_FLAG_ANSWERED },
+		{ "\\Flagged", STORE_FLAG_FLAGGED }, { "\\Deleted", STORE_FLAG_DELETED },
+		{ "\\Draft", STORE_FLAG_DRAFT },
+	};
+	const char **kw;
+	size_t i, k;
+
+	if (n > STORE_MAX_KEYWORDS + 5) {
+		*error_r = "Too many flags";
+		return -1;
+	}
+	kw = arena_allocarray(cmd->arena, n + 1, sizeof(char *));
+	*flags_r = 0;
+	*nkw_r = 0;
+	for (i = 0; i < n; i++) {
+		const char *name = (const char *)args[i].data;
+
+		if (args[i].type != IMAP_ARG_ATOM) {
+			*error_r = "Flags must be atoms";
+			return -1;
+		}
+		if (name[0] == '\\') {
+			if (strcasecmp(name, "\\Recent") == 0)
+				continue; /* can't be set; ignored, as Dovecot does */
+			for (k = 0; k < sizeof(sys) / sizeof(sys[0]); k++) {
+				if (strcasecmp(name, sys[k].name) == 0)
+					break;
+			}
+			if (k == sizeof(sys) / sizeof(sys[0])) {
+				*error_r = "Invalid system flag";
+				return -1;
+			}
+			*flags_r |= sys[k].bit;
+			continue;
+		}
+		if (strlen(name) > STORE_KEYWORD_MAX_LEN ||
+		    strpbrk(name, "[]%*\"") != NULL) {
+			*error_r = "Invalid keyword";
+			return -1;
+		}
+		kw[(*nkw_r)++] = name;
+	}
+	*kw_r = kw;
+	return 0;
+}

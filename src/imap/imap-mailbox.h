@@ -27,4 +27,12 @@ enum imap_cmd_status imap_cmd_store_fail(struct imap_cmd *cmd,
 					 enum store_error err,
 					 const char *error);
 
+/* Flags of STORE and APPEND: the five system flags (\Recent ignored, it
+ * can't be set) and keywords (atoms, bounded in count and length).
+ * Keywords point into the arguments; the array is arena memory.  0, or -1
+ * with *error_r for a BAD reply. */
+int imap_parse_flags(struct imap_cmd *cmd, const struct imap_arg *args,
+		     size_t n, unsigned *flags_r, const char ***kw_r,
+		     size_t *nkw_r, const char **error_r);
+
 #endif

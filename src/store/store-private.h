@@ -48,5 +48,6 @@ char *store_keywords_join(const char *const *kw, size_t n);
 unsigned store_flags_to_maildir(unsigned store_flags);
 uint32_t store_flags_to_index(unsigned store_flags);
 unsigned store_flags_from_index(uint32_t index_flags);
+unsigned store_flags_from_maildir(unsigned maildir_flags);
 
 #endif

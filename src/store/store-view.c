@@ -667,6 +667,8 @@ struct flag_file {
 	uint32_t uid;
 	char *file;
 	unsigned old_flags; /* STORE_FLAG_* before */
+	unsigned nkeywords; /* keywords it has */
+	char *keywords;     /* space-separated */
 };
 
 struct files_ctx {
@@ -686,6 +688,22 @@ files_cb(const struct index_msg *m, void *ctxp)
 	fc->files[fc->count].uid = m->uid;
 	fc->files[fc->count].file = xstrdup(m->file);
 	fc->files[fc->count].old_flags = store_flags_from_index(m->flags);
+	fc->files[fc->count].keywords = xstrdup(m->keywords);
+	{
+		const char *p = m->keywords;
+		unsigned n = 0;
+
+		while (*p != '\0') {
+			while (*p == ' ')
+				p++;
+			if (*p == '\0')
+				break;
+			n++;
+			while (*p != '\0' && *p != ' ')
+				p++;
+		}
+		fc->files[fc->count].nkeywords = n;
+	}
 	fc->count++;
 }
 
@@ -694,8 +712,10 @@ files_free(struct files_ctx *fc)
 {
 	size_t i;
 
-	for (i = 0; i < fc->count; i++)
+	for (i = 0; i < fc->count; i++) {
 		free(fc->files[i].file);
+		free(fc->files[i].keywords);
+	}
 	free(fc->files);
 }
 
@@ -713,6 +733,42 @@ files_find(struct files_ctx *fc, uint32_t uid)
 			hi = mid;
 	}
 	return lo < fc->count && fc->files[lo].uid == uid ? &fc->files[lo] : NULL;
+}
+
+static bool
+has_word(const char *list, const char *w)
+{
+	size_t len = strlen(w);
+	const char *p = list;
+
+	while ((p = strstr(p, w)) != NULL) {
+		if ((p == list || p[-1] == ' ') && (p[len] == ' ' || p[len] == '\0'))
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+/* STORE_MAX_KEYWORDS per message, counted after the change. */
+static bool
+too_many_keywords(const struct files_ctx *fc, enum store_flag_mode mode,
+		  const char *const *kw, size_t nkw)
+{
+	size_t i, k;
+
+	for (i = 0; i < fc->count; i++) {
+		size_t total = mode == STORE_FLAGS_REPLACE ? 0 :
+			fc->files[i].nkeywords;
+
+		for (k = 0; k < nkw; k++) {
+			if (mode == STORE_FLAGS_REPLACE ||
+			    !has_word(fc->files[i].keywords, kw[k]))
+				total++;
+		}
+		if (total > STORE_MAX_KEYWORDS)
+			return true;
+	}
+	return false;
 }
 
 struct store_ctx {
@@ -798,8 +854,17 @@ store_view_store(struct store_view *v, const struct store_uid_range *r,
 	pthread_mutex_lock(&u->lock);
 	if (index_msg_fetch(u->db, v->mailbox_id,
 			    (const struct index_uid_range *)r, nr, files_cb, &fc,
-			    error_r) < 0 ||
-	    index_msg_store(u->db, v->mailbox_id,
+			    error_r) < 0) {
+		store_index_fail(u, err_r, error_r, *error_r);
+		goto out;
+	}
+	if (mode != STORE_FLAGS_REMOVE && nkeywords > 0 &&
+	    too_many_keywords(&fc, mode, keywords, nkeywords)) {
+		*err_r = STORE_ERR_LIMIT;
+		*error_r = "Too many keywords on a message";
+		goto out;
+	}
+	if (index_msg_store(u->db, v->mailbox_id,
 			    (const struct index_uid_range *)r, nr, &req, store_cb,
 			    &sc, &modseq, error_r) < 0) {
 		store_index_fail(u, err_r, error_r, *error_r);
@@ -928,10 +993,12 @@ store_view_expunge(struct store_view *v, const struct store_uid_range *r,
 		size_t i, o = 0;
 
 		for (i = 0; i < fc.count; i++) {
-			if (store_view_seq(v, fc.files[i].uid) != 0)
+			if (store_view_seq(v, fc.files[i].uid) != 0) {
 				fc.files[o++] = fc.files[i];
-			else
+			} else {
 				free(fc.files[i].file);
+				free(fc.files[i].keywords);
+			}
 		}
 		fc.count = o;
 	}
@@ -1016,6 +1083,7 @@ store_view_copy(struct store_view *v, const struct store_uid_range *r,
 	for (i = 0, o = 0; i < cs.fc.count; i++) {
 		if (store_view_seq(v, cs.fc.files[i].uid) == 0) {
 			free(cs.fc.files[i].file);
+			free(cs.fc.files[i].keywords);
 			free(cs.keywords[i]);
 			continue;
 		}

@@ -60,7 +60,9 @@ store_index_fail(struct store_user *u, enum store_error *err_r,
 	   const char **error_r, const char *error)
 {
 	*err_r = index_to_store_error(index_last_error(u->db));
-	*error_r = error;
+	/* The index's own words (ids, SQL) are for the log, not clients;
+	 * TEMP texts are logged again by the protocol with the session. */
+	*error_r = *err_r == STORE_ERR_NOTFOUND ? "Mailbox doesn't exist" : error;
 	return -1;
 }
 
@@ -879,40 +881,42 @@ store_flags_to_maildir(unsigned f)
 	return m;
 }
 
+/* The store's flag bits are the index's (one set of numbers to keep). */
+_Static_assert(STORE_FLAG_SEEN == INDEX_FLAG_SEEN &&
+	       STORE_FLAG_ANSWERED == INDEX_FLAG_ANSWERED &&
+	       STORE_FLAG_FLAGGED == INDEX_FLAG_FLAGGED &&
+	       STORE_FLAG_DELETED == INDEX_FLAG_DELETED &&
+	       STORE_FLAG_DRAFT == INDEX_FLAG_DRAFT,
+	       "store and index flag bits must agree");
+
 uint32_t
 store_flags_to_index(unsigned f)
 {
-	uint32_t m = 0;
-
-	if (f & STORE_FLAG_SEEN)
-		m |= INDEX_FLAG_SEEN;
-	if (f & STORE_FLAG_ANSWERED)
-		m |= INDEX_FLAG_ANSWERED;
-	if (f & STORE_FLAG_FLAGGED)
-		m |= INDEX_FLAG_FLAGGED;
-	if (f & STORE_FLAG_DELETED)
-		m |= INDEX_FLAG_DELETED;
-	if (f & STORE_FLAG_DRAFT)
-		m |= INDEX_FLAG_DRAFT;
-	return m;
+	return f & INDEX_FLAGS_ALL;
 }
 
 unsigned
 store_flags_from_index(uint32_t f)
 {
-	unsigned m = 0;
+	return f & INDEX_FLAGS_ALL;
+}
 
-	if (f & INDEX_FLAG_SEEN)
-		m |= STORE_FLAG_SEEN;
-	if (f & INDEX_FLAG_ANSWERED)
-		m |= STORE_FLAG_ANSWERED;
-	if (f & INDEX_FLAG_FLAGGED)
-		m |= STORE_FLAG_FLAGGED;
-	if (f & INDEX_FLAG_DELETED)
-		m |= STORE_FLAG_DELETED;
-	if (f & INDEX_FLAG_DRAFT)
-		m |= STORE_FLAG_DRAFT;
-	return m;
+unsigned
+store_flags_from_maildir(unsigned m)
+{
+	unsigned f = 0;
+
+	if (m & MAILDIR_FLAG_SEEN)
+		f |= STORE_FLAG_SEEN;
+	if (m & MAILDIR_FLAG_REPLIED)
+		f |= STORE_FLAG_ANSWERED;
+	if (m & MAILDIR_FLAG_FLAGGED)
+		f |= STORE_FLAG_FLAGGED;
+	if (m & MAILDIR_FLAG_TRASHED)
+		f |= STORE_FLAG_DELETED;
+	if (m & MAILDIR_FLAG_DRAFT)
+		f |= STORE_FLAG_DRAFT;
+	return f;
 }
 
 static int

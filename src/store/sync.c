@@ -7,6 +7,8 @@
  * parses new mail on first need), locking (the caller's user mutex). */
 #include "sync.h"
 
+#include "store-private.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -120,24 +122,6 @@ sub_path(struct buf *out, const char *root, const char *dir, const char *sub)
 	if (*dir == '\0')
 		return buf_printf(out, "%s/%s", root, sub);
 	return buf_printf(out, "%s/%s/%s", root, dir, sub);
-}
-
-static uint32_t
-to_index_flags(unsigned m)
-{
-	uint32_t f = 0;
-
-	if (m & MAILDIR_FLAG_SEEN)
-		f |= INDEX_FLAG_SEEN;
-	if (m & MAILDIR_FLAG_REPLIED)
-		f |= INDEX_FLAG_ANSWERED;
-	if (m & MAILDIR_FLAG_FLAGGED)
-		f |= INDEX_FLAG_FLAGGED;
-	if (m & MAILDIR_FLAG_TRASHED)
-		f |= INDEX_FLAG_DELETED;
-	if (m & MAILDIR_FLAG_DRAFT)
-		f |= INDEX_FLAG_DRAFT;
-	return f;
 }
 
 static int64_t
@@ -654,7 +638,7 @@ new_msg(int dirfd, const char *dir, const struct sfile *f,
 	}
 	memset(msg, 0, sizeof(*msg));
 	msg->uid = f->uid;
-	msg->flags = to_index_flags(f->mflags);
+	msg->flags = store_flags_from_maildir(f->mflags);
 	msg->internaldate = (int64_t)st.st_mtime;
 	msg->size = f->has_size ? f->size : (uint64_t)st.st_size;
 	/* Keywords go to the pool as "a b c\0"; the pointer is set later. */
@@ -794,7 +778,7 @@ merge(struct sync_ctx *c)
 			c->expunge[c->nexpunge++] = r->uid;
 			j++;
 		} else {
-			uint32_t want = to_index_flags(f->mflags);
+			uint32_t want = store_flags_from_maildir(f->mflags);
 
 			if (f->has_info && want != r->flags) {
 				c->changes[c->nchanges].flags = want;
