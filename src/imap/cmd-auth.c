@@ -297,7 +297,7 @@ auth_begin(struct imap_cmd *cmd, const char *mech)
 	auth->sasl = sasl_server_new(mech, &params);
 	if (auth->sasl == NULL) {
 		auth_free(&auth);
-		imap_cmd_no(cmd, NULL, "Unsupported authentication mechanism");
+		imap_cmd_no(cmd, "CANNOT", "Unsupported authentication mechanism");
 		return NULL;
 	}
 	s->auth = auth;
@@ -376,7 +376,7 @@ cmd_authenticate(struct imap_cmd *cmd)
 	mech = (const char *)cmd->args[0].data;
 	if (!sasl_mechanism_supported(mech) ||
 	    !mechanism_enabled(s->server->conf, mech))
-		return imap_cmd_no(cmd, NULL, "Unsupported authentication mechanism");
+		return imap_cmd_no(cmd, "CANNOT", "Unsupported authentication mechanism");
 	if ((strcasecmp(mech, "PLAIN") == 0 || strcasecmp(mech, "LOGIN") == 0) &&
 	    !imap_session_plaintext_ok(s))
 		return imap_cmd_no(cmd, "PRIVACYREQUIRED",
