@@ -97,22 +97,26 @@ struct fetch_ctx {
 	struct buf out;
 };
 
+#define FETCH_FLUSH_BYTES 65536 /* batch small lines into big writes */
+
 static void
 fetch_cb(const struct store_msg *m, void *ctxp)
 {
 	struct fetch_ctx *f = ctxp;
-	const char *sep = "";
+	bool sep = false;
 
-	buf_clear(&f->out);
-	buf_printf(&f->out, "* %u FETCH (", m->seq);
+	buf_append_str(&f->out, "* ");
+	buf_append_u64(&f->out, m->seq);
+	buf_append_str(&f->out, " FETCH (");
 	if (f->items & FI_UID) {
-		buf_printf(&f->out, "UID %u", m->uid);
-		sep = " ";
+		buf_append_str(&f->out, "UID ");
+		buf_append_u64(&f->out, m->uid);
+		sep = true;
 	}
 	if (f->items & FI_FLAGS) {
-		buf_printf(&f->out, "%sFLAGS ", sep);
+		buf_append_str(&f->out, sep ? " FLAGS " : "FLAGS ");
 		imap_session_flags(f->s, &f->out, m->flags, m->keywords, m->recent);
-		sep = " ";
+		sep = true;
 	}
 	if (f->items & FI_INTERNALDATE) {
 		static const char *const mon[12] = {
@@ -124,15 +128,19 @@ fetch_cb(const struct store_msg *m, void *ctxp)
 
 		gmtime_r(&t, &tm);
 		buf_printf(&f->out, "%sINTERNALDATE \"%02d-%s-%04d %02d:%02d:%02d +0000\"",
-			   sep, tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900,
-			   tm.tm_hour, tm.tm_min, tm.tm_sec);
-		sep = " ";
+			   sep ? " " : "", tm.tm_mday, mon[tm.tm_mon],
+			   tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		sep = true;
 	}
-	if (f->items & FI_SIZE)
-		buf_printf(&f->out, "%sRFC822.SIZE %llu", sep,
-			   (unsigned long long)m->size);
+	if (f->items & FI_SIZE) {
+		buf_append_str(&f->out, sep ? " RFC822.SIZE " : "RFC822.SIZE ");
+		buf_append_u64(&f->out, m->size);
+	}
 	buf_append_str(&f->out, ")\r\n");
-	imap_session_write(f->s, f->out.data, f->out.len);
+	if (f->out.len >= FETCH_FLUSH_BYTES) {
+		imap_session_write(f->s, f->out.data, f->out.len);
+		buf_clear(&f->out);
+	}
 }
 
 /* RFC 9051 6.4.5: FETCH sequence-set (items) */
@@ -168,6 +176,7 @@ cmd_fetch(struct imap_cmd *cmd)
 	buf_init(&f.out, 0);
 	ret = store_view_fetch(cmd->session->view, ranges, nranges, fetch_cb, &f,
 			       &err, &error);
+	imap_session_write(cmd->session, f.out.data, f.out.len);
 	buf_deinit(&f.out);
 	if (ret < 0)
 		return imap_cmd_store_fail(cmd, err, error);

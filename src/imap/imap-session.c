@@ -426,23 +426,28 @@ imap_session_flags(struct imap_session *s, struct buf *out, unsigned flags,
 		{ STORE_FLAG_SEEN, "\\Seen" },
 		{ STORE_FLAG_DRAFT, "\\Draft" },
 	};
-	const char *sep = "";
+	bool sep = false;
 	size_t i;
 
 	buf_append_byte(out, '(');
 	for (i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
 		if (flags & sys[i].bit) {
-			buf_printf(out, "%s%s", sep, sys[i].name);
-			sep = " ";
+			if (sep)
+				buf_append_byte(out, ' ');
+			buf_append_str(out, sys[i].name);
+			sep = true;
 		}
 	}
 	/* \Recent is gone from IMAP4rev2 (RFC 9051 appendix E). */
 	if (recent && !(s->enabled & IMAP_ENABLED_IMAP4REV2)) {
-		buf_printf(out, "%s\\Recent", sep);
-		sep = " ";
+		buf_append_str(out, sep ? " \\Recent" : "\\Recent");
+		sep = true;
 	}
-	if (keywords != NULL && keywords[0] != '\0')
-		buf_printf(out, "%s%s", sep, keywords);
+	if (keywords != NULL && keywords[0] != '\0') {
+		if (sep)
+			buf_append_byte(out, ' ');
+		buf_append_str(out, keywords);
+	}
 	buf_append_byte(out, ')');
 }
 

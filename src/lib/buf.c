@@ -121,6 +121,19 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	return ret;
 }
 
+int
+buf_append_u64(struct buf *b, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[sizeof(tmp) - 1 - n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	return buf_append(b, tmp + sizeof(tmp) - n, n);
+}
+
 void
 buf_consume(struct buf *b, size_t n)
 {

@@ -31,6 +31,8 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
+/* Decimal digits of v (no printf: hot FETCH paths). */
+int buf_append_u64(struct buf *b, uint64_t v);
 /* Remove the first n bytes. */
 void buf_consume(struct buf *b, size_t n);
 /* NUL-terminated view (always valid, "" when empty). */

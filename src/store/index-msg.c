@@ -293,6 +293,24 @@ index_msg_uids(struct index_db *db, int64_t mailbox_id, uint32_t *uids,
 	return 0;
 }
 
+int
+index_msg_first_unseen(struct index_db *db, int64_t mailbox_id,
+		       uint32_t *uid_r, const char **error_r)
+{
+	sqlite3_stmt *st = db->st[ST_MSG_FIRST_UNSEEN];
+	int ret, rc;
+
+	*uid_r = 0;
+	if (index_enter(db, error_r) < 0)
+		return -1;
+	rc = index_bind_i64(st, 1, mailbox_id);
+	if (rc != SQLITE_OK)
+		return index_bind_fail(db, st, rc, "bind", error_r);
+	while ((ret = index_st_row(db, ST_MSG_FIRST_UNSEEN, error_r)) > 0)
+		*uid_r = (uint32_t)sqlite3_column_int64(st, 0);
+	return ret < 0 ? -1 : 0;
+}
+
 static void
 msg_from_row(sqlite3_stmt *st, struct index_msg *msg)
 {

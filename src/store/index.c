@@ -128,6 +128,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[ST_MSG_UIDS] =
 		"SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
+	[ST_MSG_FIRST_UNSEEN] = "SELECT uid FROM messages WHERE mailbox_id = ?1 "
+		"AND (flags & 1) = 0 ORDER BY uid LIMIT 1",
 	[ST_MSG_RANGE] = "SELECT " MSG_COLS " FROM messages WHERE "
 		"mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid",
 	[ST_MSG_RANGE_FLAGS] = "SELECT uid, flags, keywords, modseq, size "

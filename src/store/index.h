@@ -288,6 +288,9 @@ int index_msg_uids(struct index_db *db, int64_t mailbox_id,
 		   const char **error_r);
 /* Call cb for every message with a UID in one of the ranges, in UID
  * order within each range, ranges in the order given. */
+/* The lowest UID without \Seen (0 if none), for SELECT's [UNSEEN n]. */
+int index_msg_first_unseen(struct index_db *db, int64_t mailbox_id,
+			   uint32_t *uid_r, const char **error_r);
 int index_msg_fetch(struct index_db *db, int64_t mailbox_id,
 		    const struct index_uid_range *ranges, size_t nranges,
 		    void (*cb)(const struct index_msg *msg, void *ctx),

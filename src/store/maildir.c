@@ -750,11 +750,11 @@ copy_by_data(const char *root, const char *src_path, int src_fd,
 				       err_r, error_r);
 }
 
-int
-maildir_file_copy(const char *root, const char *src_dir, const char *src_fname,
-		  bool src_in_new, const char *dst_dir, unsigned flags,
-		  uint32_t keywords, struct buf *fname_out,
-		  enum store_error *err_r, const char **error_r)
+static int
+file_copy(const char *root, const char *src_dir, const char *src_fname,
+	  bool src_in_new, const char *dst_dir, unsigned flags,
+	  uint32_t keywords, struct buf *fname_out, bool sync_dir,
+	  enum store_error *err_r, const char **error_r)
 {
 	char src[MAILDIR_PATH_MAX], dst[MAILDIR_PATH_MAX];
 	char dirpath[MAILDIR_PATH_MAX], base[MAILDIR_FILENAME_MAX + 1];
@@ -797,7 +797,7 @@ maildir_file_copy(const char *root, const char *src_dir, const char *src_fname,
 		goto out;
 	}
 	/* The new name must survive a crash before the index row exists. */
-	if (maildir_fsync_path(dirpath, err_r, error_r) < 0) {
+	if (sync_dir && maildir_fsync_path(dirpath, err_r, error_r) < 0) {
 		(void)unlink(dst);
 		goto out;
 	}
@@ -812,6 +812,27 @@ out:
 	free(ubase);
 	buf_deinit(&fname);
 	return ret;
+}
+
+int
+maildir_file_copy(const char *root, const char *src_dir, const char *src_fname,
+		  bool src_in_new, const char *dst_dir, unsigned flags,
+		  uint32_t keywords, struct buf *fname_out,
+		  enum store_error *err_r, const char **error_r)
+{
+	return file_copy(root, src_dir, src_fname, src_in_new, dst_dir, flags,
+			 keywords, fname_out, true, err_r, error_r);
+}
+
+int
+maildir_file_copy_nosync(const char *root, const char *src_dir,
+			 const char *src_fname, bool src_in_new,
+			 const char *dst_dir, unsigned flags, uint32_t keywords,
+			 struct buf *fname_out, enum store_error *err_r,
+			 const char **error_r)
+{
+	return file_copy(root, src_dir, src_fname, src_in_new, dst_dir, flags,
+			 keywords, fname_out, false, err_r, error_r);
 }
 
 /* ---- scanning ---- */

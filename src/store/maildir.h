@@ -285,6 +285,15 @@ int maildir_file_copy(const char *root, const char *src_dir,
 		      struct buf *fname_out, enum store_error *err_r,
 		      const char **error_r);
 
+/* The same without the fsync of dst cur/: for batches (COPY of many
+ * messages), which must call maildir_dir_fsync(root, dst_dir, "cur")
+ * before relying on the copies. */
+int maildir_file_copy_nosync(const char *root, const char *src_dir,
+			     const char *src_fname, bool src_in_new,
+			     const char *dst_dir, unsigned flags,
+			     uint32_t keywords, struct buf *fname_out,
+			     enum store_error *err_r, const char **error_r);
+
 /* Unlink a message file (EXPUNGE) and leave the directory fsync to the
  * caller.  ENOENT counts as success (already gone).  0 or -1. */
 int maildir_file_unlink(const char *root, const char *dir, const char *fname,

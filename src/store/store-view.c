@@ -183,20 +183,6 @@ keyword_cb(const char *kw, void *ctx)
 	info->keywords[info->nkeywords++] = xstrdup(kw);
 }
 
-struct first_unseen {
-	struct store_view *v;
-	uint32_t seq;
-};
-
-static void
-first_unseen_cb(const struct index_msg *m, void *ctx)
-{
-	struct first_unseen *fu = ctx;
-
-	if (fu->seq == 0 && !(m->flags & INDEX_FLAG_SEEN))
-		fu->seq = store_view_seq(fu->v, m->uid);
-}
-
 static int
 fill_info(struct store_view *v, struct store_select_info *info,
 	  enum store_error *err_r, const char **error_r)
@@ -220,14 +206,13 @@ fill_info(struct store_view *v, struct store_select_info *info,
 	info->highestmodseq = st.highestmodseq;
 	v->nkeywords = info->nkeywords;
 	if (st.unseen > 0) {
-		struct first_unseen fu = { v, 0 };
-		struct index_uid_range all = { 1, UINT32_MAX };
+		uint32_t uid;
 
 		/* RFC 3501 7.1: [UNSEEN n] is the first unseen's number. */
-		if (index_msg_fetch(u->db, v->mailbox_id, &all, 1,
-				    first_unseen_cb, &fu, error_r) < 0)
+		if (index_msg_first_unseen(u->db, v->mailbox_id, &uid,
+					   error_r) < 0)
 			return store_index_fail(u, err_r, error_r, *error_r);
-		info->first_unseen = fu.seq;
+		info->first_unseen = store_view_seq(v, uid);
 	}
 	return 0;
 }
@@ -322,7 +307,11 @@ store_view_open(struct store_user *u, const char *name, bool readonly,
 			v->nrecent = 1;
 		}
 	} else {
-		if (index_mailbox_claim_recent(u->db, mb.id, &first_recent,
+		/* A write (and its fsync) only when there is something to
+		 * claim: 1,000 sessions must not each commit on SELECT. */
+		first_recent = uidnext = 0;
+		if (mb.recent_uid < mb.uidnext &&
+		    index_mailbox_claim_recent(u->db, mb.id, &first_recent,
 					       &uidnext, error_r) < 0) {
 			store_index_fail(u, err_r, error_r, *error_r);
 			goto fail;
@@ -461,6 +450,7 @@ store_view_sync(struct store_view *v, bool expunges_allowed,
 	struct store_user *u = v->u;
 	struct sync_ctx c;
 	uint32_t maxuid, old_maxuid, added = 0, added_recent = 0;
+	bool has_kw = false;
 	size_t i;
 	int ret = -1;
 
@@ -538,7 +528,11 @@ store_view_sync(struct store_view *v, bool expunges_allowed,
 				uidnext = mb.uidnext;
 				got = true;
 			}
-		} else {
+		} else if (index_mailbox_get_by_id(u->db, v->mailbox_id, &mb,
+						   error_r) > 0 &&
+			   mb.recent_uid < mb.uidnext) {
+			/* someone else may have claimed them already: only
+			 * then write (IDLE with 1,000 sessions) */
 			got = index_mailbox_claim_recent(u->db, v->mailbox_id,
 							 &first_recent, &uidnext,
 							 error_r) == 0;
@@ -567,7 +561,9 @@ store_view_sync(struct store_view *v, bool expunges_allowed,
 		if (msg.seq != 0 && cb->flags != NULL)
 			cb->flags(&msg, ctx);
 	}
-	if (cb->keywords != NULL && c.nchanged > 0) {
+	for (i = 0; i < c.nchanged && !has_kw; i++)
+		has_kw = c.changed[i].keywords[0] != '\0';
+	if (cb->keywords != NULL && has_kw) {
 		struct store_select_info info;
 
 		memset(&info, 0, sizeof(info));
@@ -829,6 +825,7 @@ store_view_store(struct store_view *v, const struct store_uid_range *r,
 	uint64_t modseq = 0;
 	char *kw;
 	int ret = -1;
+	bool clean = false;
 
 	if (v->readonly) {
 		*err_r = STORE_ERR_NOPERM;
@@ -864,6 +861,7 @@ store_view_store(struct store_view *v, const struct store_uid_range *r,
 		*error_r = "Too many keywords on a message";
 		goto out;
 	}
+	sync_own_write_begin(u->db, u->root, v->dir, v->mailbox_id, &clean);
 	if (index_msg_store(u->db, v->mailbox_id,
 			    (const struct index_uid_range *)r, nr, &req, store_cb,
 			    &sc, &modseq, error_r) < 0) {
@@ -875,6 +873,7 @@ store_view_store(struct store_view *v, const struct store_uid_range *r,
 		const char *err;
 
 		maildir_dir_fsync(u->root, v->dir, "cur", &e, &err);
+		sync_own_write_end(u->db, u->root, v->dir, v->mailbox_id, clean);
 	}
 	own_add(v, modseq);
 	store_hub_notify(u, v->mailbox_id, v);
@@ -910,11 +909,13 @@ expunge_files(struct store_view *v, struct files_ctx *fc,
 	uint64_t modseq = 0;
 	size_t i;
 	int ret = 0;
+	bool clean = false;
 
 	if (fc->count == 0)
 		return 0;
 	buf_init(&name, 0);
 	ranges = xcalloc(fc->count, sizeof(*ranges));
+	sync_own_write_begin(u->db, u->root, v->dir, v->mailbox_id, &clean);
 	for (i = 0; i < fc->count; i++) {
 		struct flag_file *ff = &fc->files[i];
 		enum store_error e;
@@ -948,6 +949,7 @@ expunge_files(struct store_view *v, struct files_ctx *fc,
 			      NULL, &modseq, error_r) < 0) {
 		ret = store_index_fail(u, err_r, error_r, *error_r);
 	} else {
+		sync_own_write_end(u->db, u->root, v->dir, v->mailbox_id, clean);
 		own_add(v, modseq);
 		for (i = 0; i < fc->count; i++) {
 			uint32_t seq = store_view_seq(v, fc->files[i].uid);
@@ -1049,6 +1051,7 @@ store_view_copy(struct store_view *v, const struct store_uid_range *r,
 	uint64_t modseq;
 	size_t i, o, done = 0;
 	int ret = -1, rr;
+	bool dclean = false;
 
 	if (move && v->readonly) {
 		*err_r = STORE_ERR_NOPERM;
@@ -1093,6 +1096,7 @@ store_view_copy(struct store_view *v, const struct store_uid_range *r,
 		o++;
 	}
 	cs.fc.count = o;
+	sync_own_write_begin(u->db, u->root, buf_cstr(&ddir), mb.id, &dclean);
 	newfiles = xcalloc(o + 1, sizeof(char *));
 	src = xcalloc(o + 1, sizeof(uint32_t));
 	dst = xcalloc(o + 1, sizeof(uint32_t));
@@ -1105,7 +1109,7 @@ store_view_copy(struct store_view *v, const struct store_uid_range *r,
 		maildir_filename_build(&name, ff->file, strlen(ff->file),
 				       store_flags_to_maildir(ff->old_flags), 0);
 		buf_clear(&newname);
-		if (maildir_file_copy(u->root, v->dir, buf_cstr(&name), false,
+		if (maildir_file_copy_nosync(u->root, v->dir, buf_cstr(&name), false,
 				      buf_cstr(&ddir),
 				      store_flags_to_maildir(ff->old_flags), 0,
 				      &newname, err_r, error_r) < 0) {
@@ -1115,7 +1119,7 @@ store_view_copy(struct store_view *v, const struct store_uid_range *r,
 					      strlen(ff->file), &name, &in_new,
 					      err_r, error_r) < 0 ||
 			    (buf_clear(&newname),
-			     maildir_file_copy(u->root, v->dir, buf_cstr(&name),
+			     maildir_file_copy_nosync(u->root, v->dir, buf_cstr(&name),
 					       in_new, buf_cstr(&ddir),
 					       store_flags_to_maildir(ff->old_flags),
 					       0, &newname, err_r, error_r) < 0))
@@ -1132,13 +1136,20 @@ store_view_copy(struct store_view *v, const struct store_uid_range *r,
 		cs.rows[i].keywords = cs.keywords[i];
 		src[i] = ff->uid;
 	}
+	/* One directory fsync for the whole batch, before the index row
+	 * makes the copies visible (DESIGN: durable before OK). */
+	if (o > 0 && maildir_dir_fsync(u->root, buf_cstr(&ddir), "cur", err_r,
+				       error_r) < 0)
+		goto out;
 	if (o > 0 && index_msg_append(u->db, mb.id, cs.rows, o, dst, &modseq,
 				      error_r) < 0) {
 		store_index_fail(u, err_r, error_r, *error_r);
 		goto out;
 	}
-	if (o > 0)
+	if (o > 0) {
+		sync_own_write_end(u->db, u->root, buf_cstr(&ddir), mb.id, dclean);
 		store_hub_notify(u, mb.id, NULL);
+	}
 	*uidvalidity_r = mb.uidvalidity;
 	*src_uids_r = src;
 	*dst_uids_r = dst;

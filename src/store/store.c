@@ -966,6 +966,7 @@ store_append(struct store_user *u, const char *mailbox,
 	uint64_t modseq;
 	size_t i, done = 0;
 	int r, ret = -1;
+	bool clean = false;
 	int64_t now = (int64_t)time(NULL);
 
 	mailbox = store_mailbox_canonical(mailbox);
@@ -986,6 +987,7 @@ store_append(struct store_user *u, const char *mailbox,
 	}
 	if (store_name_to_dir(mailbox, &dir, err_r, error_r) < 0)
 		goto out;
+	sync_own_write_begin(u->db, u->root, buf_cstr(&dir), mb.id, &clean);
 	for (i = 0; i < count; i++) {
 		struct maildir_delivery *d;
 		struct maildir_filename fn;
@@ -1022,6 +1024,7 @@ store_append(struct store_user *u, const char *mailbox,
 		goto out;
 	}
 	*uidvalidity_r = mb.uidvalidity;
+	sync_own_write_end(u->db, u->root, buf_cstr(&dir), mb.id, clean);
 	store_hub_notify(u, mb.id, NULL);
 	ret = 0;
 out:

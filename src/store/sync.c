@@ -1188,3 +1188,37 @@ sync_user(struct index_db *db, const char *root, unsigned flags,
 		*result_r = sum;
 	return ret;
 }
+
+int
+sync_own_write_begin(struct index_db *db, const char *root, const char *dir,
+		     int64_t mailbox_id, bool *clean_r)
+{
+	struct index_mailbox mb;
+	struct dir_times now;
+	enum store_error err;
+	const char *error;
+
+	*clean_r = false;
+	if (!dir_ok(dir) || dirs_stat(root, dir, &now, &err, &error) < 0)
+		return 0;
+	if (index_mailbox_get_by_id(db, mailbox_id, &mb, &error) <= 0)
+		return 0;
+	*clean_r = mb.mtime_new == now.mtime_new && mb.mtime_cur == now.mtime_cur;
+	return 0;
+}
+
+void
+sync_own_write_end(struct index_db *db, const char *root, const char *dir,
+		   int64_t mailbox_id, bool was_clean)
+{
+	struct dir_times now;
+	enum store_error err;
+	const char *error;
+
+	if (!was_clean || dirs_stat(root, dir, &now, &err, &error) < 0)
+		return;
+	if (index_mailbox_set_mtimes(db, mailbox_id, now.mtime_new,
+				     now.mtime_cur, &error) < 0)
+		log_warn("sync(%s): saving mtimes after our write: %s",
+			 *dir == '\0' ? "INBOX" : dir, error);
+}

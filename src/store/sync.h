@@ -94,4 +94,17 @@ int sync_user(struct index_db *db, const char *root, unsigned flags,
 	      struct sync_result *result_r, enum store_error *err_r,
 	      const char **error_r);
 
+/* Our own writes (APPEND, flag renames, expunges, copies) change the
+ * directories' mtimes, which would make the next sync rescan the whole
+ * folder.  Around such a write, under the user's lock: _begin says whether
+ * the index was up to date with the directories before it; if so, _end
+ * records the directories' new mtimes as known, since what changed is in
+ * the index already.  A change by another program in that same window
+ * is picked up with the next change to the directory (Dovecot's Maildir
+ * code lives with the same window). */
+int sync_own_write_begin(struct index_db *db, const char *root,
+			 const char *dir, int64_t mailbox_id, bool *clean_r);
+void sync_own_write_end(struct index_db *db, const char *root,
+			const char *dir, int64_t mailbox_id, bool was_clean);
+
 #endif
