@@ -13,7 +13,7 @@ TEST_FUZZ_SECS ?= 10
 BUILD_DEPS = meson ninja-build pkg-config gcc libevent-dev libssl-dev \
 	libinih-dev libsqlite3-dev libcrypt-dev libargon2-dev zlib1g-dev \
 	libunistring-dev openssl
-TEST_DEPS  = $(BUILD_DEPS) libcmocka-dev python3 python3-pytest clang \
+TEST_DEPS  = $(BUILD_DEPS) libcmocka-dev python3 python3-pytest clang curl \
 	libclang-rt-14-dev
 BENCH_DEPS = $(BUILD_DEPS) dovecot-imapd python3
 

@@ -543,7 +543,7 @@ pattern_arg(struct imap_cmd *cmd, const struct imap_arg *a)
 {
 	const char *error;
 
-	return imap_mailbox_from_wire(cmd, a, &error);
+	return imap_pattern_from_wire(cmd, a, &error);
 }
 
 static enum imap_cmd_status

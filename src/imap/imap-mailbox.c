@@ -53,9 +53,9 @@ is_utf8(const unsigned char *p, size_t len)
 	return true;
 }
 
-const char *
-imap_mailbox_from_wire(struct imap_cmd *cmd, const struct imap_arg *arg,
-		       const char **error_r)
+static const char *
+from_wire(struct imap_cmd *cmd, const struct imap_arg *arg, bool pattern,
+	  const char **error_r)
 {
 	struct buf out;
 	const char *raw = imap_arg_str(arg);
@@ -63,7 +63,11 @@ imap_mailbox_from_wire(struct imap_cmd *cmd, const struct imap_arg *arg,
 	char *name;
 	size_t i, len;
 
-	if (raw == NULL || !imap_arg_is_astring(arg)) {
+	/* RFC 9051 9: list-mailbox = 1*list-char / string, where list-char
+	 * adds the wildcards '%' and '*' to what an astring atom allows. */
+	if (raw == NULL || arg->type == IMAP_ARG_LIST ||
+	    (!imap_arg_is_astring(arg) &&
+	     !(pattern && arg->type == IMAP_ARG_ATOM))) {
 		*error_r = "Invalid mailbox name";
 		return NULL;
 	}
@@ -95,6 +99,20 @@ imap_mailbox_from_wire(struct imap_cmd *cmd, const struct imap_arg *arg,
 			    out.len);
 	buf_deinit(&out);
 	return name;
+}
+
+const char *
+imap_mailbox_from_wire(struct imap_cmd *cmd, const struct imap_arg *arg,
+		       const char **error_r)
+{
+	return from_wire(cmd, arg, false, error_r);
+}
+
+const char *
+imap_pattern_from_wire(struct imap_cmd *cmd, const struct imap_arg *arg,
+		       const char **error_r)
+{
+	return from_wire(cmd, arg, true, error_r);
 }
 
 int

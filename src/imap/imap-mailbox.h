@@ -16,6 +16,11 @@
 const char *imap_mailbox_from_wire(struct imap_cmd *cmd,
 				   const struct imap_arg *arg,
 				   const char **error_r);
+/* The same for a LIST pattern or reference (list-mailbox: the wildcards
+ * '%' and '*' may appear unquoted). */
+const char *imap_pattern_from_wire(struct imap_cmd *cmd,
+				   const struct imap_arg *arg,
+				   const char **error_r);
 /* Append `name` (UTF-8) as the client should see it (astring). */
 int imap_mailbox_to_wire(struct imap_session *s, struct buf *out,
 			 const char *name);

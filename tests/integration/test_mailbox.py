@@ -96,6 +96,20 @@ def test_create_list_delete(cli):
     no(r, "DELETE INBOX")
 
 
+def test_list_unquoted_wildcards(cli):
+    """curl and many clients send LIST "" * with a bare list-mailbox."""
+    r = cli()
+    ok(r, "CREATE Top/Sub")
+    got = listed(ok(r, 'LIST "" *'))
+    assert "INBOX" in got and "Top/Sub" in got, got
+    got = listed(ok(r, 'LIST "" %'))
+    assert "Top" in got and "Top/Sub" not in got, got
+    got = listed(ok(r, "LIST Top/ %"))
+    assert set(got) == {"Top/Sub"}, got
+    got = listed(ok(r, 'LSUB "" *'))
+    assert "INBOX" in got
+
+
 def test_list_empty_pattern_and_inbox_case(cli):
     r = cli()
     assert ok(r, 'LIST "" ""') == ['* LIST (\\Noselect) "/" ""']
