@@ -12,6 +12,7 @@
 #include "store.h"
 
 #define STORE_PATH_MAX 4096
+#define STORE_UID_CACHE 4 /* mailboxes per user; 400 KB each at 100,000 */
 
 struct store_view;
 
@@ -25,6 +26,18 @@ struct store_user {
 	pthread_mutex_t lock;       /* guards db and every store operation */
 	struct index_db *db;
 	struct store_view *views;   /* every open view (hub), guarded by lock */
+	/* UID lists of recently selected mailboxes, valid while the
+	 * mailbox's highestmodseq is unchanged, so SELECT of a big mailbox
+	 * that nobody changed copies memory instead of querying.  Guarded
+	 * by lock. */
+	struct store_uid_cache {
+		int64_t mailbox_id;  /* 0 = empty slot */
+		uint64_t modseq;
+		uint32_t uidvalidity;
+		uint32_t *uids;      /* owned */
+		size_t count;
+	} uid_cache[STORE_UID_CACHE];
+	unsigned uid_cache_next;
 };
 
 

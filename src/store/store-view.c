@@ -236,6 +236,61 @@ maildir_sync(struct store_view *v, int64_t mailbox_id, enum store_error *err_r,
 	return 0;
 }
 
+/* The UID list of the mailbox into v->uids: from the user's cache when
+ * nothing changed since it was taken, else one query (100,000 rows in a
+ * few ms), which then refreshes the cache.  Caller holds the lock. */
+static int
+load_uids(struct store_view *v, const struct index_mailbox *mb, size_t *n_r,
+	  enum store_error *err_r, const char **error_r)
+{
+	struct store_user *u = v->u;
+	struct store_uid_cache *c;
+	size_t i, n = 0;
+
+	for (i = 0; i < STORE_UID_CACHE; i++) {
+		c = &u->uid_cache[i];
+		if (c->mailbox_id == mb->id && c->modseq == mb->highestmodseq &&
+		    c->uidvalidity == mb->uidvalidity &&
+		    c->count == mb->messages) {
+			v->cap = c->count + 64;
+			v->uids = xcalloc(v->cap, sizeof(uint32_t));
+			if (c->count > 0)
+				memcpy(v->uids, c->uids, c->count * sizeof(uint32_t));
+			*n_r = c->count;
+			return 0;
+		}
+	}
+	v->cap = mb->messages + 64;
+	v->uids = xcalloc(v->cap, sizeof(uint32_t));
+	if (index_msg_uids(u->db, mb->id, v->uids, v->cap, &n, error_r) < 0)
+		return store_index_fail(u, err_r, error_r, *error_r);
+	if (n > v->cap) {
+		v->cap = n;
+		v->uids = xreallocarray(v->uids, v->cap, sizeof(uint32_t));
+		if (index_msg_uids(u->db, mb->id, v->uids, v->cap, &n,
+				   error_r) < 0)
+			return store_index_fail(u, err_r, error_r, *error_r);
+	}
+	*n_r = n;
+	/* remember it: this mailbox's slot, else the next one round robin */
+	c = NULL;
+	for (i = 0; i < STORE_UID_CACHE && c == NULL; i++) {
+		if (u->uid_cache[i].mailbox_id == mb->id)
+			c = &u->uid_cache[i];
+	}
+	if (c == NULL) {
+		c = &u->uid_cache[u->uid_cache_next];
+		u->uid_cache_next = (u->uid_cache_next + 1) % STORE_UID_CACHE;
+	}
+	free(c->uids);
+	c->mailbox_id = mb->id;
+	c->modseq = mb->highestmodseq;
+	c->uidvalidity = mb->uidvalidity;
+	c->count = n;
+	c->uids = xmemdup(v->uids, (n > 0 ? n : 1) * sizeof(uint32_t));
+	return 0;
+}
+
 struct store_view *
 store_view_open(struct store_user *u, const char *name, bool readonly,
 		void (*notify)(void *ctx), void *ctx,
@@ -280,22 +335,8 @@ store_view_open(struct store_user *u, const char *name, bool readonly,
 	v->mailbox_id = mb.id;
 	v->uidvalidity = mb.uidvalidity;
 	v->modseq = mb.highestmodseq;
-	/* One query for the whole UID list (100,000 rows in a few ms). */
-	v->cap = mb.messages + 64;
-	v->uids = xcalloc(v->cap, sizeof(uint32_t));
-	if (index_msg_uids(u->db, mb.id, v->uids, v->cap, &n, error_r) < 0) {
-		store_index_fail(u, err_r, error_r, *error_r);
+	if (load_uids(v, &mb, &n, err_r, error_r) < 0)
 		goto fail;
-	}
-	if (n > v->cap) {
-		v->cap = n;
-		v->uids = xreallocarray(v->uids, v->cap, sizeof(uint32_t));
-		if (index_msg_uids(u->db, mb.id, v->uids, v->cap, &n,
-				   error_r) < 0) {
-			store_index_fail(u, err_r, error_r, *error_r);
-			goto fail;
-		}
-	}
 	v->count = n;
 	/* EXAMINE doesn't claim \Recent but sees it (RFC 3501 2.3.2,
 	 * 6.3.3): the unclaimed UIDs are recent for a read-only view. */

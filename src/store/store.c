@@ -204,6 +204,10 @@ user_prepare(struct store_user *u, const char *const *autocreate,
 static void
 user_free(struct store_user *u)
 {
+	size_t i;
+
+	for (i = 0; i < STORE_UID_CACHE; i++)
+		free(u->uid_cache[i].uids);
 	index_close(&u->db);
 	pthread_mutex_destroy(&u->lock);
 	free(u->name);
