@@ -38,10 +38,22 @@ struct store_user {
 		size_t count;
 	} uid_cache[STORE_UID_CACHE];
 	unsigned uid_cache_next;
+	/* The last "what changed in mailbox X between modseq A and B"
+	 * answer: when a write wakes 1,000 IDLE sessions that were all at
+	 * A, one index query serves them all.  Guarded by lock. */
+	struct store_changes_memo {
+		int64_t mailbox_id;   /* 0 = empty */
+		uint64_t from, to;
+		struct index_msg *changed; /* owned; keywords owned, file NULL */
+		size_t nchanged, capchanged;
+		uint32_t *expunged;        /* owned */
+		size_t nexpunged, capexpunged;
+	} memo;
 };
 
 
 void store_user_ref(struct store_user *u);
+void store_memo_clear(struct store_user *u);
 
 /* Wake every view of mailbox_id except `except` (may be NULL): their
  * sessions sync at their next chance.  Caller holds u->lock. */

@@ -483,6 +483,92 @@ pending_has(const struct store_view *v, uint32_t uid)
 	return false;
 }
 
+void
+store_memo_clear(struct store_user *u)
+{
+	struct store_changes_memo *m = &u->memo;
+	size_t i;
+
+	for (i = 0; i < m->nchanged; i++)
+		free((char *)m->changed[i].keywords);
+	free(m->changed);
+	free(m->expunged);
+	memset(m, 0, sizeof(*m));
+}
+
+static void
+memo_changed_cb(const struct index_msg *im, void *ctx)
+{
+	struct store_changes_memo *m = ctx;
+	struct index_msg *copy;
+
+	if (m->nchanged == m->capchanged) {
+		m->capchanged = m->capchanged == 0 ? 16 : m->capchanged * 2;
+		m->changed = xreallocarray(m->changed, m->capchanged,
+					   sizeof(*m->changed));
+	}
+	copy = &m->changed[m->nchanged++];
+	*copy = *im;
+	copy->keywords = xstrdup(im->keywords);
+	copy->file = NULL;
+}
+
+static void
+memo_expunged_cb(uint32_t uid, void *ctx)
+{
+	struct store_changes_memo *m = ctx;
+
+	if (m->nexpunged == m->capexpunged) {
+		m->capexpunged = m->capexpunged == 0 ? 16 : m->capexpunged * 2;
+		m->expunged = xreallocarray(m->expunged, m->capexpunged,
+					    sizeof(uint32_t));
+	}
+	m->expunged[m->nexpunged++] = uid;
+}
+
+/* What changed since v->modseq, through the sync callbacks.  Nothing at
+ * all when the mailbox's highestmodseq says so (one row read); one shared
+ * answer for every view at the same modseq otherwise.  Caller holds the
+ * lock. */
+static int
+changes_since(struct store_view *v, struct sync_ctx *c,
+	      enum store_error *err_r, const char **error_r)
+{
+	struct store_user *u = v->u;
+	struct store_changes_memo *m = &u->memo;
+	struct index_mailbox mb;
+	size_t i;
+	int r;
+
+	r = index_mailbox_get_by_id(u->db, v->mailbox_id, &mb, error_r);
+	if (r < 0)
+		return store_index_fail(u, err_r, error_r, *error_r);
+	if (r == 0)
+		return 0; /* deleted under us: nothing more will change */
+	if (mb.highestmodseq == v->modseq)
+		return 0;
+	if (!(m->mailbox_id == v->mailbox_id && m->from == v->modseq &&
+	      m->to == mb.highestmodseq)) {
+		store_memo_clear(u);
+		if (index_msg_changes_since(u->db, v->mailbox_id, v->modseq,
+					    memo_changed_cb, memo_expunged_cb, m,
+					    error_r) < 0) {
+			store_memo_clear(u);
+			return store_index_fail(u, err_r, error_r, *error_r);
+		}
+		m->mailbox_id = v->mailbox_id;
+		m->from = v->modseq;
+		m->to = mb.highestmodseq;
+	}
+	for (i = 0; i < m->nchanged; i++)
+		sync_changed_cb(&m->changed[i], c);
+	for (i = 0; i < m->nexpunged; i++)
+		sync_expunged_cb(m->expunged[i], c);
+	if (c->maxmodseq < mb.highestmodseq)
+		c->maxmodseq = mb.highestmodseq;
+	return 0;
+}
+
 int
 store_view_sync(struct store_view *v, bool expunges_allowed,
 		const struct store_sync_cb *cb, void *ctx,
@@ -512,12 +598,8 @@ store_view_sync(struct store_view *v, bool expunges_allowed,
 			log_warn("user=%s maildir sync of %s: %s", u->name,
 				 v->name, *error_r);
 	}
-	if (index_msg_changes_since(u->db, v->mailbox_id, v->modseq,
-				    sync_changed_cb, sync_expunged_cb, &c,
-				    error_r) < 0) {
-		store_index_fail(u, err_r, error_r, *error_r);
+	if (changes_since(v, &c, err_r, error_r) < 0)
 		goto out;
-	}
 	v->modseq = c.maxmodseq;
 	v->nown = 0;
 	/* Expunges by others: now, or kept until they may be sent. */

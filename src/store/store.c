@@ -208,6 +208,7 @@ user_free(struct store_user *u)
 
 	for (i = 0; i < STORE_UID_CACHE; i++)
 		free(u->uid_cache[i].uids);
+	store_memo_clear(u);
 	index_close(&u->db);
 	pthread_mutex_destroy(&u->lock);
 	free(u->name);
