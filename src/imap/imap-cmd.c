@@ -193,6 +193,20 @@ imap_cmd_dispatch(struct imap_session *s, const uint8_t *data, size_t len)
 		imap_cmd_bad(&cmd, text);
 		return;
 	}
+	if (s->state != IMAP_STATE_NOTAUTH && s->store == NULL &&
+	    def->fn != cmd_capability && def->fn != cmd_noop &&
+	    def->fn != cmd_logout && def->fn != cmd_id &&
+	    def->fn != cmd_enable) {
+		if (imap_session_open_store(s, &error) < 0) {
+			log_error("sess=%s user=%s opening the mail store: %s",
+				  s->id, s->user, error);
+			imap_cmd_no(&cmd, "UNAVAILABLE",
+				    "Your mail is not available right now");
+			s->cmd_name = NULL;
+			arena_reset(&s->arena);
+			return;
+		}
+	}
 	/* Tell the client what others changed before answering (RFC 9051
 	 * 7: untagged data precedes the tagged reply).  7.5.1: no EXPUNGE
 	 * while responding to FETCH, STORE or SEARCH by sequence number (nor

@@ -301,33 +301,38 @@ autocreate_list(const char *spec)
 }
 
 int
-imap_session_logged_in(struct imap_session *s, const char *user,
-		       const char **error_r)
+imap_session_open_store(struct imap_session *s, const char **error_r)
 {
 	struct passdb_user *pu = NULL;
 	enum store_error err;
 	char home[4096];
+	char **autocreate;
+	size_t i;
 
-	if (passdb_lookup(s->server->passdb, user, &pu) > 0 &&
+	if (s->store != NULL)
+		return 0;
+	if (passdb_lookup(s->server->passdb, s->user, &pu) > 0 &&
 	    pu->home[0] != '\0')
 		snprintf(home, sizeof(home), "%s", pu->home);
 	else
 		snprintf(home, sizeof(home), "%s/users/%s",
-			 s->server->conf->data_dir, user);
+			 s->server->conf->data_dir, s->user);
 	passdb_user_free(&pu);
-	{
-		char **autocreate = autocreate_list(s->server->conf->autocreate);
-		size_t i;
+	autocreate = autocreate_list(s->server->conf->autocreate);
+	s->store = store_user_open(s->user, home,
+				   (const char *const *)autocreate, &err, error_r);
+	for (i = 0; autocreate[i] != NULL; i++)
+		free(autocreate[i]);
+	free(autocreate);
+	return s->store == NULL ? -1 : 0;
+}
 
-		s->store = store_user_open(user, home,
-					   (const char *const *)autocreate, &err,
-					   error_r);
-		for (i = 0; autocreate[i] != NULL; i++)
-			free(autocreate[i]);
-		free(autocreate);
-	}
-	if (s->store == NULL)
-		return -1;
+int
+imap_session_logged_in(struct imap_session *s, const char *user,
+		       const char **error_r)
+{
+	/* The mail store opens with the first command that needs it: an
+	 * idle logged-in connection holds no index handle (DESIGN). */
 	s->user = xstrdup(user);
 	s->state = IMAP_STATE_AUTH;
 	if (s->preauth_timer != NULL) {

@@ -89,8 +89,8 @@ void imap_session_bye(struct imap_session *s, const char *text);
 void imap_session_close(struct imap_session *s);
 /* An async command finished (tagged reply queued): go on reading input. */
 void imap_session_resume(struct imap_session *s);
-/* The session became authenticated as `user`: open the user's store.
- * 0 ok, -1 (not logged in) with *error_r. */
+/* The session became authenticated as `user`.  0 (kept as int for a
+ * future check that can refuse). */
 int imap_session_logged_in(struct imap_session *s, const char *user,
 			   const char **error_r);
 /* Select `view` (NULL: back to the authenticated state), closing any
@@ -109,6 +109,10 @@ void imap_session_send_flags_list(struct imap_session *s,
 				  const struct store_select_info *info);
 /* Start / stop watching the Maildir for other programs' changes (IDLE). */
 void imap_session_watch(struct imap_session *s, bool on);
+
+/* Open the user's store if it isn't yet (first mailbox command).
+ * 0 ok, -1 with *error_r. */
+int imap_session_open_store(struct imap_session *s, const char **error_r);
 
 /* Switch to TLS (STARTTLS) after the tagged OK has been queued. */
 int imap_session_start_tls(struct imap_session *s);
