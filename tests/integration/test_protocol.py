@@ -274,3 +274,24 @@ def test_drop_privileges(server_factory):
     m = srv.imaps()
     assert m.login("alice", "wonderland")[0] == "OK"
     m.logout()
+
+
+def test_ipv6_listener(server_factory):
+    import re
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    srv = server_factory({"imap.listen": "127.0.0.1:0, [::1]:0"})
+    port = int(re.search(r"listening proto=imap addr=\[::1\]:(\d+)", srv.log()).group(1))
+    s = socket.create_connection(("::1", port), timeout=5)
+    r = Raw(s)
+    assert r.line().startswith("* OK")
+    r.send("a LOGIN alice wonderland\r\n")
+    assert r.until_tagged("a")[-1].startswith("a OK")  # ::1 is loopback
+    r.close()
+    assert "ip=::1" in srv.log()
