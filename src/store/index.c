@@ -2,7 +2,7 @@
  * file holds the connection, schema, statements, errors, transactions,
  * mailboxes, subscriptions and meta; index-msg.c the messages.
  *
- * Schema (version 1; PRAGMA user_version, one migrate_* function per step):
+ * Schema (version 2; PRAGMA user_version, one migrate_* function per step):
  *
  *   meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)     caller's strings
  *   sequences(id = 1, next_uidvalidity INTEGER)         per-user counter:
@@ -528,10 +528,23 @@ migrate_0_to_1(struct index_db *db, const char **error_r)
 	return 0;
 }
 
+/* Version 2: a narrow index of (mailbox_id, uid) — in a WITHOUT ROWID
+ * table a secondary index holds the key columns — so listing a mailbox's
+ * UIDs (SELECT) reads a few bytes per message instead of whole rows with
+ * their file names: it is what makes a cold SELECT of 100,000 messages
+ * read ~1 MB instead of the whole table. */
+static int
+migrate_1_to_2(struct index_db *db, const char **error_r)
+{
+	return exec_sql(db, "CREATE INDEX IF NOT EXISTS messages_by_mailbox "
+			"ON messages(mailbox_id)", "migrate 1->2", error_r);
+}
+
 /* migrations[v] moves the schema from version v to v + 1. */
 static int (*const migrations[INDEX_SCHEMA_VERSION])(struct index_db *,
 						      const char **) = {
 	migrate_0_to_1,
+	migrate_1_to_2,
 };
 
 static int

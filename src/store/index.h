@@ -52,7 +52,7 @@
  * compared with SQLite's 2 MB default. */
 #define INDEX_CACHE_KIB 16384
 /* Schema version kept in PRAGMA user_version. */
-#define INDEX_SCHEMA_VERSION 1
+#define INDEX_SCHEMA_VERSION 2
 #define INDEX_HIER_SEP '/'
 /* Longest special-use attribute stored ("\Important" is 10 bytes). */
 #define INDEX_SPECIAL_USE_MAX 32
