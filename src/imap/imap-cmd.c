@@ -20,40 +20,48 @@ struct imap_cmd_def {
 	const char *name;
 	enum imap_cmd_status (*fn)(struct imap_cmd *cmd);
 	unsigned states;
+	unsigned flags; /* CMD_F_* */
 };
+
+/* How the dispatcher treats a command around the handler. */
+#define CMD_F_NO_STORE 0x1u /* needs no mail store (opened lazily) */
+#define CMD_F_NO_SYNC 0x2u  /* no untagged updates before it */
+#define CMD_F_SEQ 0x4u      /* works on sequence numbers: no EXPUNGE
+			       before it (RFC 9051 7.5.1) */
+#define CMD_F_CHECK 0x8u    /* "anything new?": look at the Maildir now */
 
 /* RFC 9051 section 6, in the RFC's order. */
 static const struct imap_cmd_def cmd_table[] = {
-	{ "CAPABILITY", cmd_capability, ST_ANY },       /* 6.1.1 */
-	{ "NOOP", cmd_noop, ST_ANY },                   /* 6.1.2 */
-	{ "LOGOUT", cmd_logout, ST_ANY },               /* 6.1.3 */
-	{ "ID", cmd_id, ST_ANY },                       /* RFC 2971 */
-	{ "STARTTLS", cmd_starttls, ST_NOTAUTH },       /* 6.2.1 */
-	{ "AUTHENTICATE", cmd_authenticate, ST_NOTAUTH }, /* 6.2.2 */
-	{ "LOGIN", cmd_login, ST_NOTAUTH },             /* 6.2.3 */
-	{ "ENABLE", cmd_enable, ST_AUTH },              /* 6.3.1, RFC 5161 */
-	{ "CREATE", cmd_create, ST_AUTH | ST_SELECTED }, /* 6.3.4 */
-	{ "DELETE", cmd_delete, ST_AUTH | ST_SELECTED }, /* 6.3.5 */
-	{ "RENAME", cmd_rename, ST_AUTH | ST_SELECTED }, /* 6.3.6 */
-	{ "SUBSCRIBE", cmd_subscribe, ST_AUTH | ST_SELECTED }, /* 6.3.7 */
-	{ "UNSUBSCRIBE", cmd_unsubscribe, ST_AUTH | ST_SELECTED }, /* 6.3.8 */
-	{ "LIST", cmd_list, ST_AUTH | ST_SELECTED },    /* 6.3.9 */
-	{ "LSUB", cmd_lsub, ST_AUTH | ST_SELECTED },    /* RFC 3501 6.3.9 */
-	{ "NAMESPACE", cmd_namespace, ST_AUTH | ST_SELECTED }, /* 6.3.10 */
-	{ "STATUS", cmd_status, ST_AUTH | ST_SELECTED }, /* 6.3.11 */
-	{ "APPEND", cmd_append, ST_AUTH | ST_SELECTED }, /* 6.3.12 */
-	{ "IDLE", cmd_idle, ST_AUTH | ST_SELECTED },    /* 6.3.13, RFC 2177 */
-	{ "SELECT", cmd_select, ST_AUTH | ST_SELECTED }, /* 6.3.2 */
-	{ "EXAMINE", cmd_examine, ST_AUTH | ST_SELECTED }, /* 6.3.3 */
-	{ "CLOSE", cmd_close, ST_SELECTED },            /* 6.4.1 */
-	{ "UNSELECT", cmd_unselect, ST_SELECTED },      /* 6.4.2, RFC 3691 */
-	{ "CHECK", cmd_check, ST_SELECTED },            /* RFC 3501 6.4.1 */
-	{ "EXPUNGE", cmd_expunge, ST_SELECTED },        /* 6.4.3 */
-	{ "FETCH", cmd_fetch, ST_SELECTED },            /* 6.4.5 */
-	{ "STORE", cmd_store, ST_SELECTED },            /* 6.4.6 */
-	{ "COPY", cmd_copy, ST_SELECTED },              /* 6.4.7 */
-	{ "MOVE", cmd_move, ST_SELECTED },              /* 6.4.8, RFC 6851 */
-	{ "UID", cmd_uid, ST_SELECTED },                /* 6.4.9 */
+	{ "CAPABILITY", cmd_capability, ST_ANY, CMD_F_NO_STORE },       /* 6.1.1 */
+	{ "NOOP", cmd_noop, ST_ANY, CMD_F_NO_STORE | CMD_F_CHECK },                   /* 6.1.2 */
+	{ "LOGOUT", cmd_logout, ST_ANY, CMD_F_NO_STORE | CMD_F_NO_SYNC },               /* 6.1.3 */
+	{ "ID", cmd_id, ST_ANY, CMD_F_NO_STORE },                       /* RFC 2971 */
+	{ "STARTTLS", cmd_starttls, ST_NOTAUTH, 0 },       /* 6.2.1 */
+	{ "AUTHENTICATE", cmd_authenticate, ST_NOTAUTH, 0 }, /* 6.2.2 */
+	{ "LOGIN", cmd_login, ST_NOTAUTH, 0 },             /* 6.2.3 */
+	{ "ENABLE", cmd_enable, ST_AUTH, CMD_F_NO_STORE },              /* 6.3.1, RFC 5161 */
+	{ "CREATE", cmd_create, ST_AUTH | ST_SELECTED, 0 }, /* 6.3.4 */
+	{ "DELETE", cmd_delete, ST_AUTH | ST_SELECTED, 0 }, /* 6.3.5 */
+	{ "RENAME", cmd_rename, ST_AUTH | ST_SELECTED, 0 }, /* 6.3.6 */
+	{ "SUBSCRIBE", cmd_subscribe, ST_AUTH | ST_SELECTED, 0 }, /* 6.3.7 */
+	{ "UNSUBSCRIBE", cmd_unsubscribe, ST_AUTH | ST_SELECTED, 0 }, /* 6.3.8 */
+	{ "LIST", cmd_list, ST_AUTH | ST_SELECTED, 0 },    /* 6.3.9 */
+	{ "LSUB", cmd_lsub, ST_AUTH | ST_SELECTED, 0 },    /* RFC 3501 6.3.9 */
+	{ "NAMESPACE", cmd_namespace, ST_AUTH | ST_SELECTED, 0 }, /* 6.3.10 */
+	{ "STATUS", cmd_status, ST_AUTH | ST_SELECTED, 0 }, /* 6.3.11 */
+	{ "APPEND", cmd_append, ST_AUTH | ST_SELECTED, 0 }, /* 6.3.12 */
+	{ "IDLE", cmd_idle, ST_AUTH | ST_SELECTED, CMD_F_NO_SYNC | CMD_F_CHECK },    /* 6.3.13, RFC 2177 */
+	{ "SELECT", cmd_select, ST_AUTH | ST_SELECTED, CMD_F_NO_SYNC }, /* 6.3.2 */
+	{ "EXAMINE", cmd_examine, ST_AUTH | ST_SELECTED, CMD_F_NO_SYNC }, /* 6.3.3 */
+	{ "CLOSE", cmd_close, ST_SELECTED, CMD_F_NO_SYNC },            /* 6.4.1 */
+	{ "UNSELECT", cmd_unselect, ST_SELECTED, CMD_F_NO_SYNC },      /* 6.4.2, RFC 3691 */
+	{ "CHECK", cmd_check, ST_SELECTED, CMD_F_CHECK },            /* RFC 3501 6.4.1 */
+	{ "EXPUNGE", cmd_expunge, ST_SELECTED, 0 },        /* 6.4.3 */
+	{ "FETCH", cmd_fetch, ST_SELECTED, CMD_F_SEQ },            /* 6.4.5 */
+	{ "STORE", cmd_store, ST_SELECTED, CMD_F_SEQ },            /* 6.4.6 */
+	{ "COPY", cmd_copy, ST_SELECTED, CMD_F_SEQ },              /* 6.4.7 */
+	{ "MOVE", cmd_move, ST_SELECTED, CMD_F_SEQ },              /* 6.4.8, RFC 6851 */
+	{ "UID", cmd_uid, ST_SELECTED, 0 },                /* 6.4.9 */
 };
 
 static const struct imap_cmd_def *
@@ -194,9 +202,7 @@ imap_cmd_dispatch(struct imap_session *s, const uint8_t *data, size_t len)
 		return;
 	}
 	if (s->state != IMAP_STATE_NOTAUTH && s->store == NULL &&
-	    def->fn != cmd_capability && def->fn != cmd_noop &&
-	    def->fn != cmd_logout && def->fn != cmd_id &&
-	    def->fn != cmd_enable) {
+	    (def->flags & CMD_F_NO_STORE) == 0) {
 		if (imap_session_open_store(s, &error) < 0) {
 			log_error("sess=%s user=%s opening the mail store: %s",
 				  s->id, s->user, error);
@@ -210,19 +216,13 @@ imap_cmd_dispatch(struct imap_session *s, const uint8_t *data, size_t len)
 	/* Tell the client what others changed before answering (RFC 9051
 	 * 7: untagged data precedes the tagged reply).  7.5.1: no EXPUNGE
 	 * while responding to FETCH, STORE or SEARCH by sequence number (nor
-	 * COPY/MOVE, whose numbers would shift under them). */
-	if (s->view != NULL &&
-	    (def->fn == cmd_noop || def->fn == cmd_check || def->fn == cmd_idle))
-		store_view_check_maildir(s->view); /* "anything new?" */
+	 * COPY/MOVE, whose numbers would shift under them); the UID forms
+	 * may see them. */
+	if (s->view != NULL && (def->flags & CMD_F_CHECK))
+		store_view_check_maildir(s->view);
 	if (s->state == IMAP_STATE_SELECTED && s->view != NULL &&
-	    def->fn != cmd_select && def->fn != cmd_examine &&
-	    def->fn != cmd_close && def->fn != cmd_unselect &&
-	    def->fn != cmd_logout && def->fn != cmd_idle && def->fn != cmd_uid)
-		imap_session_sync(s, def->fn != cmd_fetch && def->fn != cmd_store &&
-				  def->fn != cmd_copy && def->fn != cmd_move &&
-				  strcasecmp(def->name, "SEARCH") != 0);
-	if (def->fn == cmd_uid && s->view != NULL)
-		imap_session_sync(s, true); /* UID commands may see expunges */
+	    (def->flags & CMD_F_NO_SYNC) == 0)
+		imap_session_sync(s, (def->flags & CMD_F_SEQ) == 0);
 	if (def->fn(&cmd) == IMAP_CMD_ASYNC) {
 		s->busy = true;
 		return;
