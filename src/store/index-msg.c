@@ -167,6 +167,284 @@ keywords_register(struct index_db *db, int64_t mailbox_id,
 	return 0;
 }
 
+/* ---- uid_ranges: the mailbox's UIDs as maximal runs (schema v3) ---- */
+
+/* The run with the greatest lo <= uid (before) or the least lo > uid
+ * (after): 1 with *r filled, 0 if none. */
+static int
+range_near(struct index_db *db, enum stmt_id sid, int64_t mailbox_id,
+	   uint32_t uid, struct index_uid_range *r, const char **error_r)
+{
+	sqlite3_stmt *st = db->st[sid];
+	int ret, rc;
+
+	rc = index_bind_i64(st, 1, mailbox_id);
+	if (rc == SQLITE_OK)
+		rc = index_bind_i64(st, 2, uid);
+	if (rc != SQLITE_OK)
+		return index_bind_fail(db, st, rc, "bind", error_r);
+	ret = index_st_row(db, sid, error_r);
+	if (ret <= 0)
+		return ret;
+	r->lo = (uint32_t)sqlite3_column_int64(st, 0);
+	r->hi = (uint32_t)sqlite3_column_int64(st, 1);
+	index_st_done(st);
+	return 1;
+}
+
+/* Run one of the uid_ranges writes: ?1 mailbox, ?2 lo[, ?3 hi]. */
+static int
+range_write(struct index_db *db, enum stmt_id sid, int64_t mailbox_id,
+	    uint32_t lo, uint32_t hi, const char **error_r)
+{
+	sqlite3_stmt *st = db->st[sid];
+	int rc;
+
+	rc = index_bind_i64(st, 1, mailbox_id);
+	if (rc == SQLITE_OK)
+		rc = index_bind_i64(st, 2, lo);
+	if (rc == SQLITE_OK && sid != ST_RANGE_DELETE)
+		rc = index_bind_i64(st, 3, hi);
+	if (rc != SQLITE_OK)
+		return index_bind_fail(db, st, rc, "bind", error_r);
+	return index_st_exec(db, sid, error_r);
+}
+
+/* Recompute the mailbox's runs from its messages (repair). */
+static int
+ranges_rebuild(struct index_db *db, int64_t mailbox_id, const char **error_r)
+{
+	static const enum stmt_id ids[] = { ST_RANGE_DELETE_ALL, ST_RANGE_REBUILD };
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		rc = index_bind_i64(db->st[ids[i]], 1, mailbox_id);
+		if (rc != SQLITE_OK)
+			return index_bind_fail(db, db->st[ids[i]], rc, "bind",
+					       error_r);
+		if (index_st_exec(db, ids[i], error_r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* UIDs lo..hi (all new) joined the mailbox. */
+static int
+ranges_add(struct index_db *db, int64_t mailbox_id, uint32_t lo, uint32_t hi,
+	   const char **error_r)
+{
+	struct index_uid_range b = { 0, 0 }, a = { 0, 0 };
+	int hb, ha;
+
+	if ((hb = range_near(db, ST_RANGE_BEFORE, mailbox_id, lo, &b,
+			     error_r)) < 0 ||
+	    (ha = range_near(db, ST_RANGE_AFTER, mailbox_id, lo, &a,
+			     error_r)) < 0)
+		return -1;
+	if ((hb && b.hi >= lo) || (ha && a.lo <= hi))
+		return ranges_rebuild(db, mailbox_id, error_r); /* overlap */
+	hb = hb && b.hi + 1 == lo;
+	ha = ha && a.lo == hi + 1;
+	if (ha && range_write(db, ST_RANGE_DELETE, mailbox_id, a.lo, 0,
+			      error_r) < 0)
+		return -1;
+	if (hb)
+		return range_write(db, ST_RANGE_SET_HI, mailbox_id, b.lo,
+				   ha ? a.hi : hi, error_r);
+	return range_write(db, ST_RANGE_INSERT, mailbox_id, lo, ha ? a.hi : hi,
+			   error_r);
+}
+
+/* UIDs lo..hi (all present, so inside one run) left the mailbox. */
+static int
+ranges_del(struct index_db *db, int64_t mailbox_id, uint32_t lo, uint32_t hi,
+	   const char **error_r)
+{
+	struct index_uid_range b = { 0, 0 };
+	int hb;
+
+	if ((hb = range_near(db, ST_RANGE_BEFORE, mailbox_id, lo, &b,
+			     error_r)) < 0)
+		return -1;
+	if (!hb || b.hi < hi)
+		return ranges_rebuild(db, mailbox_id, error_r);
+	if (range_write(db, ST_RANGE_DELETE, mailbox_id, b.lo, 0, error_r) < 0)
+		return -1;
+	if (b.lo < lo && range_write(db, ST_RANGE_INSERT, mailbox_id, b.lo,
+				     lo - 1, error_r) < 0)
+		return -1;
+	if (hi < b.hi && range_write(db, ST_RANGE_INSERT, mailbox_id, hi + 1,
+				     b.hi, error_r) < 0)
+		return -1;
+	return 0;
+}
+
+int
+index_msg_uid_ranges(struct index_db *db, int64_t mailbox_id,
+		     uint32_t expect, struct index_uid_range **ranges_r,
+		     size_t *n_r, const char **error_r)
+{
+	sqlite3_stmt *st = db->st[ST_RANGE_LIST];
+	struct index_uid_range *v = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t total = 0;
+	uint32_t prev = 0;
+	bool ok = true;
+	int ret, rc;
+
+	*ranges_r = NULL;
+	*n_r = 0;
+	if (index_enter(db, error_r) < 0)
+		return -1;
+	rc = index_bind_i64(st, 1, mailbox_id);
+	if (rc != SQLITE_OK)
+		return index_bind_fail(db, st, rc, "bind", error_r);
+	while ((ret = index_st_row(db, ST_RANGE_LIST, error_r)) > 0) {
+		int64_t lo = sqlite3_column_int64(st, 0);
+		int64_t hi = sqlite3_column_int64(st, 1);
+
+		if (lo < 1 || hi < lo || hi > UINT32_MAX ||
+		    (n > 0 && (uint32_t)lo <= prev)) {
+			ok = false;
+			continue;
+		}
+		if (n == cap) {
+			cap = cap == 0 ? 4 : cap * 2;
+			v = xreallocarray(v, cap, sizeof(*v));
+		}
+		v[n].lo = (uint32_t)lo;
+		v[n].hi = (uint32_t)hi;
+		prev = v[n].hi;
+		total += (uint64_t)(hi - lo) + 1;
+		n++;
+	}
+	if (ret < 0) {
+		free(v);
+		return -1;
+	}
+	if (!ok || total != expect) {
+		free(v);
+		return 0;
+	}
+	*ranges_r = v;
+	*n_r = n;
+	return 1;
+}
+
+int
+index_msg_ranges_repair(struct index_db *db, int64_t mailbox_id,
+			const char **error_r)
+{
+	if (index_enter(db, error_r) < 0 ||
+	    index_txn_begin(db, INDEX_TXN_WRITE, error_r) < 0)
+		return -1;
+	if (ranges_rebuild(db, mailbox_id, error_r) < 0)
+		return index_txn_fail(db, error_r);
+	return index_txn_commit(db, error_r);
+}
+
+/* ---- flag renames waiting (messages.disk_flags) ---- */
+
+int
+index_msg_pending(struct index_db *db, int64_t mailbox_id, uint32_t after_uid,
+		  size_t max,
+		  void (*cb)(const struct index_msg *msg, void *ctx), void *ctx,
+		  const char **error_r)
+{
+	sqlite3_stmt *st = db->st[ST_MSG_PENDING];
+	struct index_msg msg;
+	int ret, rc;
+
+	if (index_enter(db, error_r) < 0)
+		return -1;
+	rc = index_bind_i64(st, 1, mailbox_id);
+	if (rc == SQLITE_OK)
+		rc = index_bind_i64(st, 2, after_uid);
+	if (rc == SQLITE_OK)
+		rc = index_bind_i64(st, 3, (int64_t)max);
+	if (rc != SQLITE_OK)
+		return index_bind_fail(db, st, rc, "bind", error_r);
+	memset(&msg, 0, sizeof(msg));
+	msg.keywords = "";
+	while ((ret = index_st_row(db, ST_MSG_PENDING, error_r)) > 0) {
+		msg.uid = (uint32_t)sqlite3_column_int64(st, 0);
+		msg.file = index_col_text(st, 1);
+		msg.flags = (uint32_t)sqlite3_column_int64(st, 2);
+		msg.disk_flags = (uint32_t)sqlite3_column_int64(st, 3);
+		cb(&msg, ctx);
+	}
+	return ret < 0 ? -1 : 0;
+}
+
+int
+index_msg_pending_mailboxes(struct index_db *db,
+			    void (*cb)(int64_t mailbox_id, void *ctx),
+			    void *ctx, const char **error_r)
+{
+	sqlite3_stmt *st = db->st[ST_MSG_PENDING_BOXES];
+	int ret;
+
+	if (index_enter(db, error_r) < 0)
+		return -1;
+	while ((ret = index_st_row(db, ST_MSG_PENDING_BOXES, error_r)) > 0)
+		cb(sqlite3_column_int64(st, 0), ctx);
+	return ret < 0 ? -1 : 0;
+}
+
+/* ?1 mailbox, ?2 uid[, ?3 flags] for SET_DISK / CLEAR_DISK. */
+static int
+disk_write(struct index_db *db, enum stmt_id sid, int64_t mailbox_id,
+	   uint32_t uid, uint32_t flags, const char **error_r)
+{
+	sqlite3_stmt *st = db->st[sid];
+	int rc;
+
+	rc = index_bind_i64(st, 1, mailbox_id);
+	if (rc == SQLITE_OK)
+		rc = index_bind_i64(st, 2, uid);
+	if (rc == SQLITE_OK && sid == ST_MSG_SET_DISK)
+		rc = index_bind_i64(st, 3, flags);
+	if (rc != SQLITE_OK)
+		return index_bind_fail(db, st, rc, "bind", error_r);
+	return index_st_exec(db, sid, error_r);
+}
+
+int
+index_msg_renamed(struct index_db *db, int64_t mailbox_id,
+		  const uint32_t *uids, const uint32_t *flags, size_t n,
+		  const char **error_r)
+{
+	size_t i;
+
+	if (index_enter(db, error_r) < 0 ||
+	    index_txn_begin(db, INDEX_TXN_WRITE, error_r) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (disk_write(db, ST_MSG_SET_DISK, mailbox_id, uids[i],
+			       flags[i], error_r) < 0)
+			return index_txn_fail(db, error_r);
+	}
+	return index_txn_commit(db, error_r);
+}
+
+int
+index_msg_clear_disk_flags(struct index_db *db, int64_t mailbox_id,
+			   const uint32_t *uids, size_t n, const char **error_r)
+{
+	size_t i;
+
+	if (index_enter(db, error_r) < 0 ||
+	    index_txn_begin(db, INDEX_TXN_WRITE, error_r) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (disk_write(db, ST_MSG_CLEAR_DISK, mailbox_id, uids[i], 0,
+			       error_r) < 0)
+			return index_txn_fail(db, error_r);
+	}
+	return index_txn_commit(db, error_r);
+}
+
 /* Highest UID we hand out, so that uidnext stays a valid nz-number. */
 #define UID_MAX (UINT32_MAX - 1)
 
@@ -179,6 +457,7 @@ msg_append(struct index_db *db, int64_t mailbox_id,
 	sqlite3_stmt *st = db->st[ST_MSG_INSERT];
 	uint64_t modseq, next;
 	int64_t unseen = 0, deleted = 0, size = 0;
+	uint32_t run_lo = 0;
 	size_t i;
 	int rc;
 
@@ -194,6 +473,14 @@ msg_append(struct index_db *db, int64_t mailbox_id,
 	for (i = 0; i < count; i++) {
 		const struct index_msg_new *m = &msgs[i];
 		uint64_t uid = m->uid == 0 ? next : m->uid;
+
+		/* UIDs ascend: close the run before a gap. */
+		if (i > 0 && uid != next && ranges_add(db, mailbox_id,
+						       run_lo, (uint32_t)next - 1,
+						       error_r) < 0)
+			return -1;
+		if (i == 0 || uid != next)
+			run_lo = (uint32_t)uid;
 
 		if (uid < next)
 			return index_set_error(db, INDEX_ERR_INVALID, error_r,
@@ -246,7 +533,9 @@ msg_append(struct index_db *db, int64_t mailbox_id,
 		uids_r[i] = (uint32_t)uid;
 		next = uid + 1;
 	}
-	if (mailbox_update(db, mailbox_id, (uint32_t)next, modseq,
+	if (ranges_add(db, mailbox_id, run_lo, (uint32_t)next - 1,
+		       error_r) < 0 ||
+	    mailbox_update(db, mailbox_id, (uint32_t)next, modseq,
 			   (int64_t)count, unseen, deleted, size, error_r) < 0)
 		return -1;
 	if (modseq_r != NULL)
@@ -321,6 +610,7 @@ msg_from_row(sqlite3_stmt *st, struct index_msg *msg)
 	msg->internaldate = sqlite3_column_int64(st, 4);
 	msg->size = (uint64_t)sqlite3_column_int64(st, 5);
 	msg->file = index_col_text(st, 6);
+	msg->disk_flags = (uint32_t)sqlite3_column_int64(st, 7);
 }
 
 static int
@@ -701,6 +991,7 @@ msg_expunge(struct index_db *db, int64_t mailbox_id,
 	sqlite3_stmt *exp = db->st[ST_EXP_INSERT];
 	int64_t unseen = 0, deleted = 0, size = 0;
 	uint64_t modseq;
+	uint32_t run_lo = 0;
 	size_t i;
 	int rc;
 
@@ -736,7 +1027,18 @@ msg_expunge(struct index_db *db, int64_t mailbox_id,
 		if ((r->flags & INDEX_FLAG_DELETED) != 0)
 			deleted--;
 		size -= (int64_t)r->size;
+		/* rows are sorted: a run of consecutive UIDs lies in one
+		 * uid_ranges row */
+		if (i > 0 && r->uid != rows->v[i - 1].uid + 1 &&
+		    ranges_del(db, mailbox_id, run_lo, rows->v[i - 1].uid,
+			       error_r) < 0)
+			return -1;
+		if (i == 0 || r->uid != rows->v[i - 1].uid + 1)
+			run_lo = r->uid;
 	}
+	if (ranges_del(db, mailbox_id, run_lo, rows->v[rows->n - 1].uid,
+		       error_r) < 0)
+		return -1;
 	if (mailbox_update(db, mailbox_id, mbox.uidnext, modseq,
 			   -(int64_t)rows->n, unseen, deleted, size,
 			   error_r) < 0)

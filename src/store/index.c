@@ -2,7 +2,8 @@
  * file holds the connection, schema, statements, errors, transactions,
  * mailboxes, subscriptions and meta; index-msg.c the messages.
  *
- * Schema (version 2; PRAGMA user_version, one migrate_* function per step):
+ * Schema (version 3; PRAGMA user_version, one migrate_* function per step;
+ * what versions 2 and 3 added is described at their migrate_* functions):
  *
  *   meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)     caller's strings
  *   sequences(id = 1, next_uidvalidity INTEGER)         per-user counter:
@@ -62,7 +63,8 @@
 #define MBOX_COLS \
 	"id, uidvalidity, uidnext, highestmodseq, recent_uid, special_use, " \
 	"noselect, messages, unseen, deleted, size, mtime_new, mtime_cur"
-#define MSG_COLS "uid, flags, keywords, modseq, internaldate, size, file"
+#define MSG_COLS "uid, flags, keywords, modseq, internaldate, size, file, " \
+	"coalesce(disk_flags, flags)"
 
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN",
@@ -135,8 +137,40 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_MSG_RANGE_FLAGS] = "SELECT uid, flags, keywords, modseq, size "
 		"FROM messages WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 "
 		"ORDER BY uid",
+	/* disk_flags keeps what the file name says until the renamer
+	 * (store-rename.c) has renamed the file; NULL once they agree. */
 	[ST_MSG_UPDATE_FLAGS] = "UPDATE messages SET flags = ?3, "
-		"keywords = ?4, modseq = ?5 WHERE mailbox_id = ?1 AND uid = ?2",
+		"keywords = ?4, modseq = ?5, disk_flags = CASE "
+		"WHEN coalesce(disk_flags, flags) = ?3 THEN NULL "
+		"ELSE coalesce(disk_flags, flags) END "
+		"WHERE mailbox_id = ?1 AND uid = ?2",
+	[ST_MSG_PENDING] = "SELECT uid, file, flags, disk_flags FROM messages "
+		"WHERE mailbox_id = ?1 AND disk_flags IS NOT NULL AND uid > ?2 "
+		"ORDER BY uid LIMIT ?3",
+	[ST_MSG_PENDING_BOXES] = "SELECT DISTINCT mailbox_id FROM messages "
+		"WHERE disk_flags IS NOT NULL",
+	[ST_MSG_SET_DISK] = "UPDATE messages SET disk_flags = NULL "
+		"WHERE mailbox_id = ?1 AND uid = ?2 AND disk_flags IS NOT NULL "
+		"AND flags = ?3",
+	[ST_MSG_CLEAR_DISK] = "UPDATE messages SET disk_flags = NULL "
+		"WHERE mailbox_id = ?1 AND uid = ?2",
+	[ST_RANGE_BEFORE] = "SELECT lo, hi FROM uid_ranges WHERE "
+		"mailbox_id = ?1 AND lo <= ?2 ORDER BY lo DESC LIMIT 1",
+	[ST_RANGE_AFTER] = "SELECT lo, hi FROM uid_ranges WHERE "
+		"mailbox_id = ?1 AND lo > ?2 ORDER BY lo LIMIT 1",
+	[ST_RANGE_INSERT] = "INSERT INTO uid_ranges (mailbox_id, lo, hi) "
+		"VALUES (?1, ?2, ?3)",
+	[ST_RANGE_SET_HI] = "UPDATE uid_ranges SET hi = ?3 "
+		"WHERE mailbox_id = ?1 AND lo = ?2",
+	[ST_RANGE_DELETE] =
+		"DELETE FROM uid_ranges WHERE mailbox_id = ?1 AND lo = ?2",
+	[ST_RANGE_DELETE_ALL] = "DELETE FROM uid_ranges WHERE mailbox_id = ?1",
+	[ST_RANGE_LIST] = "SELECT lo, hi FROM uid_ranges WHERE mailbox_id = ?1 "
+		"ORDER BY lo",
+	[ST_RANGE_REBUILD] = "INSERT INTO uid_ranges (mailbox_id, lo, hi) "
+		"SELECT mailbox_id, min(uid), max(uid) FROM (SELECT mailbox_id, "
+		"uid, uid - row_number() OVER (ORDER BY uid) AS g FROM messages "
+		"WHERE mailbox_id = ?1) GROUP BY g",
 	[ST_MSG_DELETE] =
 		"DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2",
 	[ST_EXP_INSERT] = "INSERT OR REPLACE INTO expunged (mailbox_id, uid, "
@@ -190,6 +224,8 @@ classify(int rc)
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
 		return INDEX_ERR_BUSY;
+	case SQLITE_FULL:
+		return INDEX_ERR_FULL;
 	default:
 		break;
 	}
@@ -540,11 +576,55 @@ migrate_1_to_2(struct index_db *db, const char **error_r)
 			"ON messages(mailbox_id)", "migrate 1->2", error_r);
 }
 
+/* Version 3:
+ *   uid_ranges(mailbox_id, lo, hi)  the mailbox's UIDs as maximal runs,
+ *       kept by every insert and delete of a message in the same
+ *       transaction: SELECT reads one row for 100,000 messages appended in
+ *       order instead of 100,000 index entries (cold SELECT); checked
+ *       against mailboxes.messages when read and rebuilt if they differ.
+ *   messages.disk_flags  the flags the file name still carries while a
+ *       flag change waits for the renamer (NULL when name and flags
+ *       agree): STORE commits flags to the index only and the files are
+ *       renamed behind it, so a Maildir sync can tell our pending change
+ *       (name == disk_flags) from another program's rename.
+ *   INDEX messages_pending  the rows waiting for a rename. */
+static int
+migrate_2_to_3(struct index_db *db, const char **error_r)
+{
+	static const char sql[] =
+		"CREATE INDEX IF NOT EXISTS messages_pending ON messages"
+		" (mailbox_id, uid) WHERE disk_flags IS NOT NULL;"
+		"CREATE TABLE IF NOT EXISTS uid_ranges ("
+		" mailbox_id INTEGER NOT NULL"
+		"  REFERENCES mailboxes(id) ON DELETE CASCADE,"
+		" lo INTEGER NOT NULL,"
+		" hi INTEGER NOT NULL,"
+		" PRIMARY KEY (mailbox_id, lo)) WITHOUT ROWID;"
+		"DELETE FROM uid_ranges;"
+		"INSERT INTO uid_ranges (mailbox_id, lo, hi) "
+		" SELECT mailbox_id, min(uid), max(uid) FROM (SELECT mailbox_id,"
+		"  uid, uid - row_number() OVER (PARTITION BY mailbox_id"
+		"  ORDER BY uid) AS g FROM messages) GROUP BY mailbox_id, g;";
+	int64_t has = 0;
+
+	/* ADD COLUMN has no IF NOT EXISTS: a rerun must not fail. */
+	if (read_int_pragma(db, "SELECT count(*) FROM pragma_table_info("
+			    "'messages') WHERE name = 'disk_flags'", &has,
+			    error_r) < 0)
+		return -1;
+	if (has == 0 && exec_sql(db, "ALTER TABLE messages ADD COLUMN "
+				 "disk_flags INTEGER", "migrate 2->3",
+				 error_r) < 0)
+		return -1;
+	return exec_sql(db, sql, "migrate 2->3", error_r);
+}
+
 /* migrations[v] moves the schema from version v to v + 1. */
 static int (*const migrations[INDEX_SCHEMA_VERSION])(struct index_db *,
 						      const char **) = {
 	migrate_0_to_1,
 	migrate_1_to_2,
+	migrate_2_to_3,
 };
 
 static int
@@ -1029,6 +1109,7 @@ mailbox_empty(struct index_db *db, int64_t id, const char **error_r)
 {
 	static const enum stmt_id ids[] = {
 		ST_MSG_DELETE_ALL, ST_EXP_DELETE_ALL, ST_KW_DELETE_ALL,
+		ST_RANGE_DELETE_ALL,
 	};
 	size_t i;
 	int rc;

@@ -52,7 +52,7 @@
  * compared with SQLite's 2 MB default. */
 #define INDEX_CACHE_KIB 16384
 /* Schema version kept in PRAGMA user_version. */
-#define INDEX_SCHEMA_VERSION 2
+#define INDEX_SCHEMA_VERSION 3
 #define INDEX_HIER_SEP '/'
 /* Longest special-use attribute stored ("\Important" is 10 bytes). */
 #define INDEX_SPECIAL_USE_MAX 32
@@ -67,6 +67,7 @@ enum index_error {
 	INDEX_ERR_EXISTS,   /* name (or Maildir file name) already taken */
 	INDEX_ERR_INVALID,  /* bad argument: empty name, rename into self */
 	INDEX_ERR_LIMIT,    /* UIDs or UIDVALIDITY exhausted */
+	INDEX_ERR_FULL,     /* SQLITE_FULL: the disk (or quota) is full */
 };
 
 /* Standard flags, also kept in the Maildir file name.  \Recent is not a
@@ -252,6 +253,8 @@ struct index_msg {
 	int64_t internaldate;  /* seconds since the epoch */
 	uint64_t size;
 	const char *file;      /* Maildir base name, without ":2,..." */
+	uint32_t disk_flags;   /* the flags its file name carries: differ
+				* from flags while a rename is pending */
 };
 
 struct index_msg_new {
@@ -286,11 +289,44 @@ int index_msg_append(struct index_db *db, int64_t mailbox_id,
 int index_msg_uids(struct index_db *db, int64_t mailbox_id,
 		   uint32_t *uids, size_t uids_cap, size_t *count_r,
 		   const char **error_r);
-/* Call cb for every message with a UID in one of the ranges, in UID
- * order within each range, ranges in the order given. */
+/* The mailbox's UIDs as ascending runs (*ranges_r malloc'd, NULL when
+ * none): 1 when they add up to `expect` messages (the mailbox row's count;
+ * one row to read for a mailbox appended to in order), 0 when the stored
+ * runs disagree with it (*ranges_r NULL: list the UIDs with
+ * index_msg_uids() and call index_msg_ranges_repair()), -1 error. */
+int index_msg_uid_ranges(struct index_db *db, int64_t mailbox_id,
+			 uint32_t expect, struct index_uid_range **ranges_r,
+			 size_t *n_r, const char **error_r);
+/* Recompute the mailbox's UID runs from its messages, one transaction. */
+int index_msg_ranges_repair(struct index_db *db, int64_t mailbox_id,
+			    const char **error_r);
+
+/* Flag changes whose file rename is still to be done (disk_flags !=
+ * flags): cb gets up to max of them with UID > after_uid, in UID order,
+ * with uid, file, flags and disk_flags set. */
+int index_msg_pending(struct index_db *db, int64_t mailbox_id,
+		      uint32_t after_uid, size_t max,
+		      void (*cb)(const struct index_msg *msg, void *ctx),
+		      void *ctx, const char **error_r);
+/* cb for each mailbox with pending renames. */
+int index_msg_pending_mailboxes(struct index_db *db,
+				void (*cb)(int64_t mailbox_id, void *ctx),
+				void *ctx, const char **error_r);
+/* The files of uids[i] now carry flags[i]: their rows stop being pending
+ * unless the flags changed again meanwhile.  One transaction. */
+int index_msg_renamed(struct index_db *db, int64_t mailbox_id,
+		      const uint32_t *uids, const uint32_t *flags, size_t n,
+		      const char **error_r);
+/* The files of uids carry their flags (a sync adopted the names' flags):
+ * nothing pending for them.  One transaction. */
+int index_msg_clear_disk_flags(struct index_db *db, int64_t mailbox_id,
+			       const uint32_t *uids, size_t n,
+			       const char **error_r);
 /* The lowest UID without \Seen (0 if none), for SELECT's [UNSEEN n]. */
 int index_msg_first_unseen(struct index_db *db, int64_t mailbox_id,
 			   uint32_t *uid_r, const char **error_r);
+/* Call cb for every message with a UID in one of the ranges, in UID
+ * order within each range, ranges in the order given. */
 int index_msg_fetch(struct index_db *db, int64_t mailbox_id,
 		    const struct index_uid_range *ranges, size_t nranges,
 		    void (*cb)(const struct index_msg *msg, void *ctx),

@@ -16,6 +16,20 @@
 
 struct store_view;
 
+/* A mailbox's UID list, immutable while shared: the user's cache and every
+ * view that SELECTed the mailbox in the same state point at one copy, and
+ * a view copies it before its first change (copy on write), so SELECT of
+ * a mailbox nobody changed costs no copy and an idle selected connection
+ * holds no list of its own.  refs guarded by the user's lock. */
+struct store_uidset {
+	unsigned refs;
+	size_t count;
+	uint32_t uids[]; /* ascending */
+};
+
+struct store_uidset *store_uidset_new(size_t count);
+void store_uidset_unref(struct store_uidset **setp);
+
 struct store_user {
 	struct store_user *next;    /* registry list, guarded by reg_lock */
 	unsigned refcount;          /* guarded by reg_lock */
@@ -28,14 +42,13 @@ struct store_user {
 	struct store_view *views;   /* every open view (hub), guarded by lock */
 	/* UID lists of recently selected mailboxes, valid while the
 	 * mailbox's highestmodseq is unchanged, so SELECT of a big mailbox
-	 * that nobody changed copies memory instead of querying.  Guarded
+	 * that nobody changed shares a list instead of querying.  Guarded
 	 * by lock. */
 	struct store_uid_cache {
 		int64_t mailbox_id;  /* 0 = empty slot */
 		uint64_t modseq;
 		uint32_t uidvalidity;
-		uint32_t *uids;      /* owned */
-		size_t count;
+		struct store_uidset *set; /* one reference */
 	} uid_cache[STORE_UID_CACHE];
 	unsigned uid_cache_next;
 	/* The last "what changed in mailbox X between modseq A and B"
@@ -59,6 +72,12 @@ void store_memo_clear(struct store_user *u);
  * sessions sync at their next chance.  Caller holds u->lock. */
 void store_hub_notify(struct store_user *u, int64_t mailbox_id,
 		      const struct store_view *except);
+
+/* Bring the mailbox's index in line with its Maildir folder (cheap when
+ * the folder's mtimes say nothing changed) and wake its views if anything
+ * did; failures are logged.  Caller holds u->lock. */
+void store_mailbox_sync(struct store_user *u, const char *name,
+			int64_t mailbox_id);
 
 /* Maildir directory of a valid mailbox name into out (cleared first). */
 int store_name_to_dir(const char *name, struct buf *out,

@@ -36,7 +36,8 @@ struct store_view {
 	uint32_t uidvalidity;
 	bool readonly;
 	uint32_t *uids;            /* seq-1 -> uid, ascending */
-	size_t count, cap;
+	size_t count, cap;         /* cap 0: uids is shared->uids */
+	struct store_uidset *shared; /* referenced; NULL when uids is ours */
 	struct recent_range *recent;
 	size_t nrecent;
 	uint64_t modseq;           /* caught up to */
@@ -97,9 +98,59 @@ is_recent(const struct store_view *v, uint32_t uid)
 	return false;
 }
 
+struct store_uidset *
+store_uidset_new(size_t count)
+{
+	struct store_uidset *set;
+
+	set = xmalloc(sizeof(*set) + (count > 0 ? count : 1) * sizeof(uint32_t));
+	set->refs = 1;
+	set->count = count;
+	return set;
+}
+
+void
+store_uidset_unref(struct store_uidset **setp)
+{
+	struct store_uidset *set = *setp;
+
+	*setp = NULL;
+	if (set != NULL && --set->refs == 0)
+		free(set);
+}
+
+/* Before changing v->uids: a private copy if it is shared.  Caller holds
+ * the lock. */
+static void
+uids_own(struct store_view *v)
+{
+	uint32_t *own;
+
+	if (v->shared == NULL)
+		return;
+	v->cap = v->count + 64;
+	own = xreallocarray(NULL, v->cap, sizeof(uint32_t));
+	if (v->count > 0)
+		memcpy(own, v->uids, v->count * sizeof(uint32_t));
+	v->uids = own;
+	store_uidset_unref(&v->shared);
+}
+
+static void
+uids_free(struct store_view *v)
+{
+	if (v->shared != NULL)
+		store_uidset_unref(&v->shared);
+	else
+		free(v->uids);
+	v->uids = NULL;
+	v->count = v->cap = 0;
+}
+
 static void
 uids_push(struct store_view *v, uint32_t uid)
 {
+	uids_own(v);
 	if (v->count == v->cap) {
 		v->cap = v->cap < 64 ? 64 : v->cap * 2;
 		v->uids = xreallocarray(v->uids, v->cap, sizeof(uint32_t));
@@ -153,9 +204,67 @@ store_view_name(const struct store_view *v)
 	return v->name;
 }
 
+/* Number of messages with a UID below uid. */
+static size_t
+uids_below(const struct store_view *v, uint32_t uid)
+{
+	size_t lo = 0, hi = v->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* How many of the view's messages are \Recent to it: O(ranges log n),
+ * not a pass over 100,000 UIDs per SELECT. */
+static uint32_t
+count_recent(const struct store_view *v)
+{
+	size_t i, n = 0;
+	uint32_t done = 0; /* UIDs below this are counted */
+
+	for (i = 0; i < v->nrecent; i++) {
+		uint32_t lo = v->recent[i].lo > done ? v->recent[i].lo : done;
+
+		if (v->recent[i].hi <= lo)
+			continue;
+		n += uids_below(v, v->recent[i].hi) - uids_below(v, lo);
+		done = v->recent[i].hi;
+	}
+	return (uint32_t)n;
+}
+
+/* Add [lo, hi) to the view's \Recent UIDs, merging with the last range
+ * (a read-only view sees the same unclaimed range again at each sync). */
+static void
+recent_add(struct store_view *v, uint32_t lo, uint32_t hi)
+{
+	struct recent_range *last;
+
+	if (lo >= hi)
+		return;
+	last = v->nrecent > 0 ? &v->recent[v->nrecent - 1] : NULL;
+	if (last != NULL && lo >= last->lo && lo <= last->hi) {
+		if (hi > last->hi)
+			last->hi = hi;
+		return;
+	}
+	v->recent = xreallocarray(v->recent, v->nrecent + 1, sizeof(*v->recent));
+	v->recent[v->nrecent].lo = lo;
+	v->recent[v->nrecent].hi = hi;
+	v->nrecent++;
+}
+
 static void
 remove_seq(struct store_view *v, uint32_t seq)
 {
+	uids_own(v);
 	memmove(v->uids + seq - 1, v->uids + seq,
 		(v->count - seq) * sizeof(uint32_t));
 	v->count--;
@@ -189,7 +298,6 @@ fill_info(struct store_view *v, struct store_select_info *info,
 {
 	struct store_user *u = v->u;
 	struct index_status st;
-	size_t i;
 
 	memset(info, 0, sizeof(*info));
 	if (index_mailbox_status(u->db, v->mailbox_id, &st, error_r) < 0 ||
@@ -197,10 +305,7 @@ fill_info(struct store_view *v, struct store_select_info *info,
 				   error_r) < 0)
 		return store_index_fail(u, err_r, error_r, *error_r);
 	info->exists = (uint32_t)v->count;
-	for (i = 0; i < v->count; i++) {
-		if (is_recent(v, v->uids[i]))
-			info->recent++;
-	}
+	info->recent = count_recent(v);
 	info->uidvalidity = v->uidvalidity;
 	info->uidnext = st.uidnext;
 	info->highestmodseq = st.highestmodseq;
@@ -236,42 +341,72 @@ maildir_sync(struct store_view *v, int64_t mailbox_id, enum store_error *err_r,
 	return 0;
 }
 
-/* The UID list of the mailbox into v->uids: from the user's cache when
- * nothing changed since it was taken, else one query (100,000 rows in a
- * few ms), which then refreshes the cache.  Caller holds the lock. */
+/* The UID list of the mailbox into the view: shared from the user's
+ * cache when nothing changed since it was taken, else built from the
+ * index's UID runs (one row for a mailbox appended to in order) and
+ * cached.  Caller holds the lock. */
 static int
-load_uids(struct store_view *v, const struct index_mailbox *mb, size_t *n_r,
+load_uids(struct store_view *v, const struct index_mailbox *mb,
 	  enum store_error *err_r, const char **error_r)
 {
 	struct store_user *u = v->u;
 	struct store_uid_cache *c;
-	size_t i, n = 0;
+	struct store_uidset *set;
+	struct index_uid_range *ranges;
+	size_t i, k, nranges, n = 0;
+	int r;
 
 	for (i = 0; i < STORE_UID_CACHE; i++) {
 		c = &u->uid_cache[i];
-		if (c->mailbox_id == mb->id && c->modseq == mb->highestmodseq &&
+		if (c->set != NULL && c->mailbox_id == mb->id &&
+		    c->modseq == mb->highestmodseq &&
 		    c->uidvalidity == mb->uidvalidity &&
-		    c->count == mb->messages) {
-			v->cap = c->count + 64;
-			v->uids = xcalloc(v->cap, sizeof(uint32_t));
-			if (c->count > 0)
-				memcpy(v->uids, c->uids, c->count * sizeof(uint32_t));
-			*n_r = c->count;
+		    c->set->count == mb->messages) {
+			c->set->refs++;
+			v->shared = c->set;
+			v->uids = c->set->uids;
+			v->count = c->set->count;
+			v->cap = 0;
 			return 0;
 		}
 	}
-	v->cap = mb->messages + 64;
-	v->uids = xcalloc(v->cap, sizeof(uint32_t));
-	if (index_msg_uids(u->db, mb->id, v->uids, v->cap, &n, error_r) < 0)
+	r = index_msg_uid_ranges(u->db, mb->id, mb->messages, &ranges, &nranges,
+				 error_r);
+	if (r < 0)
 		return store_index_fail(u, err_r, error_r, *error_r);
-	if (n > v->cap) {
-		v->cap = n;
-		v->uids = xreallocarray(v->uids, v->cap, sizeof(uint32_t));
-		if (index_msg_uids(u->db, mb->id, v->uids, v->cap, &n,
-				   error_r) < 0)
+	if (r > 0) {
+		set = store_uidset_new(mb->messages);
+		for (i = 0; i < nranges; i++) {
+			for (k = ranges[i].lo; k <= ranges[i].hi; k++)
+				set->uids[n++] = (uint32_t)k;
+		}
+		free(ranges);
+	} else {
+		/* The runs disagree with the message count: list the UIDs
+		 * and rewrite the runs. */
+		log_warn("user=%s mailbox=%s: UID runs out of step with the "
+			 "messages, rebuilding them", u->name, v->name);
+		set = store_uidset_new(mb->messages + 64);
+		if (index_msg_uids(u->db, mb->id, set->uids, mb->messages + 64,
+				   &n, error_r) < 0) {
+			store_uidset_unref(&set);
 			return store_index_fail(u, err_r, error_r, *error_r);
+		}
+		if (n > mb->messages + 64) {
+			store_uidset_unref(&set);
+			set = store_uidset_new(n);
+			if (index_msg_uids(u->db, mb->id, set->uids, n, &n,
+					   error_r) < 0) {
+				store_uidset_unref(&set);
+				return store_index_fail(u, err_r, error_r,
+							*error_r);
+			}
+		}
+		if (index_msg_ranges_repair(u->db, mb->id, error_r) < 0)
+			log_warn("user=%s mailbox=%s: rebuilding UID runs: %s",
+				 u->name, v->name, *error_r);
 	}
-	*n_r = n;
+	set->count = n;
 	/* remember it: this mailbox's slot, else the next one round robin */
 	c = NULL;
 	for (i = 0; i < STORE_UID_CACHE && c == NULL; i++) {
@@ -282,12 +417,16 @@ load_uids(struct store_view *v, const struct index_mailbox *mb, size_t *n_r,
 		c = &u->uid_cache[u->uid_cache_next];
 		u->uid_cache_next = (u->uid_cache_next + 1) % STORE_UID_CACHE;
 	}
-	free(c->uids);
+	store_uidset_unref(&c->set);
 	c->mailbox_id = mb->id;
 	c->modseq = mb->highestmodseq;
 	c->uidvalidity = mb->uidvalidity;
-	c->count = n;
-	c->uids = xmemdup(v->uids, (n > 0 ? n : 1) * sizeof(uint32_t));
+	c->set = set; /* the cache's reference */
+	set->refs++;  /* the view's */
+	v->shared = set;
+	v->uids = set->uids;
+	v->count = n;
+	v->cap = 0;
 	return 0;
 }
 
@@ -301,7 +440,6 @@ store_view_open(struct store_user *u, const char *name, bool readonly,
 	struct store_view *v;
 	struct buf dir;
 	uint32_t first_recent, uidnext;
-	size_t n = 0;
 	int r;
 
 	name = store_mailbox_canonical(name);
@@ -335,9 +473,8 @@ store_view_open(struct store_user *u, const char *name, bool readonly,
 	v->mailbox_id = mb.id;
 	v->uidvalidity = mb.uidvalidity;
 	v->modseq = mb.highestmodseq;
-	if (load_uids(v, &mb, &n, err_r, error_r) < 0)
+	if (load_uids(v, &mb, err_r, error_r) < 0)
 		goto fail;
-	v->count = n;
 	/* EXAMINE doesn't claim \Recent but sees it (RFC 3501 2.3.2,
 	 * 6.3.3): the unclaimed UIDs are recent for a read-only view. */
 	if (readonly) {
@@ -373,9 +510,9 @@ store_view_open(struct store_user *u, const char *name, bool readonly,
 	buf_deinit(&dir);
 	return v;
 fail:
+	uids_free(v);
 	pthread_mutex_unlock(&u->lock);
 	buf_deinit(&dir);
-	free(v->uids);
 	free(v->recent);
 	free(v->dir);
 	free(v->name);
@@ -400,8 +537,8 @@ store_view_close(struct store_view **vp)
 			break;
 		}
 	}
+	uids_free(v); /* a shared list's count is guarded by the lock */
 	pthread_mutex_unlock(&u->lock);
-	free(v->uids);
 	free(v->recent);
 	free(v->pending_expunges);
 	free(v->dir);
@@ -660,17 +797,9 @@ store_view_sync(struct store_view *v, bool expunges_allowed,
 							 &first_recent, &uidnext,
 							 error_r) == 0;
 		}
-		if (got && first_recent < uidnext) {
-			v->recent = xreallocarray(v->recent, v->nrecent + 1,
-						  sizeof(*v->recent));
-			v->recent[v->nrecent].lo = first_recent;
-			v->recent[v->nrecent].hi = uidnext;
-			v->nrecent++;
-		}
-		for (i = 0; i < v->count; i++) {
-			if (is_recent(v, v->uids[i]))
-				added_recent++;
-		}
+		if (got)
+			recent_add(v, first_recent, uidnext);
+		added_recent = count_recent(v);
 		if (cb->exists != NULL)
 			cb->exists((uint32_t)v->count, added_recent, ctx);
 	}

@@ -50,6 +50,8 @@ index_to_store_error(enum index_error e)
 		return STORE_ERR_LIMIT;
 	case INDEX_ERR_BUSY:
 		return STORE_ERR_INUSE;
+	case INDEX_ERR_FULL:
+		return STORE_ERR_OVERQUOTA;
 	default:
 		return STORE_ERR_TEMP;
 	}
@@ -207,7 +209,7 @@ user_free(struct store_user *u)
 	size_t i;
 
 	for (i = 0; i < STORE_UID_CACHE; i++)
-		free(u->uid_cache[i].uids);
+		store_uidset_unref(&u->uid_cache[i].set);
 	store_memo_clear(u);
 	index_close(&u->db);
 	pthread_mutex_destroy(&u->lock);
@@ -216,6 +218,25 @@ user_free(struct store_user *u)
 	free(u->root);
 	free(u->index_path);
 	free(u);
+}
+
+void
+store_mailbox_sync(struct store_user *u, const char *name, int64_t mailbox_id)
+{
+	struct sync_result res;
+	enum store_error err;
+	const char *error;
+	struct buf dir;
+
+	buf_init(&dir, 0);
+	if (store_name_to_dir(name, &dir, &err, &error) < 0 ||
+	    sync_mailbox(u->db, u->root, buf_cstr(&dir), mailbox_id,
+			 SYNC_FLAG_IMPORT_DOVECOT, &res, &err, &error) < 0)
+		log_warn("user=%s mailbox=%s maildir sync: %s", u->name, name,
+			 error);
+	else if (res.added > 0 || res.expunged > 0 || res.flag_changed > 0)
+		store_hub_notify(u, mailbox_id, NULL);
+	buf_deinit(&dir);
 }
 
 struct store_user *
@@ -267,21 +288,10 @@ store_user_open(const char *user, const char *home,
 	}
 	if (user_prepare(u, autocreate, err_r, error_r) < 0)
 		goto fail;
-	/* Mail another program left (or a crash between a file's rename and
-	 * its index commit); a Dovecot Maildir keeps its UIDs. */
-	{
-		struct sync_result res;
-
-		/* A broken folder must not lock the user out of the rest:
-		 * sync_user logs each failure and goes on. */
-		if (sync_user(u->db, u->root, SYNC_FLAG_IMPORT_DOVECOT, &res,
-			      err_r, error_r) < 0)
-			log_warn("user=%s maildir sync at login: %s", user,
-				 *error_r);
-		if (res.added > 0 || res.expunged > 0)
-			log_info("user=%s maildir sync added=%u imported=%u expunged=%u",
-				 user, res.added, res.imported, res.expunged);
-	}
+	/* Mail another program left (or a crash between a file's rename
+	 * and its index commit) is picked up per mailbox when it is first
+	 * used (SELECT, STATUS, APPEND...): opening a user with many
+	 * mailboxes reads none of their folders. */
 	u->next = reg_head;
 	reg_head = u;
 	pthread_mutex_unlock(&reg_lock);
@@ -844,6 +854,8 @@ store_mailbox_status(struct store_user *u, const char *name,
 	name = store_mailbox_canonical(name);
 	pthread_mutex_lock(&u->lock);
 	r = index_mailbox_get(u->db, name, &mb, error_r);
+	if (r > 0 && !mb.noselect)
+		store_mailbox_sync(u, name, mb.id);
 	if (r < 0) {
 		store_index_fail(u, err_r, error_r, *error_r);
 	} else if (r == 0 || mb.noselect) {
@@ -992,6 +1004,8 @@ store_append(struct store_user *u, const char *mailbox,
 	}
 	if (store_name_to_dir(mailbox, &dir, err_r, error_r) < 0)
 		goto out;
+	/* Others' files first, so they keep UIDs below ours. */
+	store_mailbox_sync(u, mailbox, mb.id);
 	sync_own_write_begin(u->db, u->root, buf_cstr(&dir), mb.id, &clean);
 	for (i = 0; i < count; i++) {
 		struct maildir_delivery *d;

@@ -85,6 +85,8 @@ from_index_error(enum index_error e)
 		return STORE_ERR_LIMIT;
 	case INDEX_ERR_BUSY:
 		return STORE_ERR_INUSE;
+	case INDEX_ERR_FULL:
+		return STORE_ERR_OVERQUOTA;
 	default:
 		return STORE_ERR_TEMP;
 	}

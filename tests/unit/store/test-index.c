@@ -332,6 +332,176 @@ test_version_newer(void **state)
 }
 
 static void
+count_box(int64_t id, void *ctx)
+{
+	(void)id;
+	(*(int64_t *)ctx)++;
+}
+
+/* The UID runs follow appends (one run when in order), expunges in the
+ * middle and at the ends, survive a reopen, and a damaged run table is
+ * noticed (0) and repaired. */
+static void
+check_runs(struct fixture *f, int64_t id, const uint32_t *want, size_t nwant)
+{
+	struct index_uid_range *r;
+	const char *error;
+	size_t n, i;
+
+	assert_int_equal(index_msg_uid_ranges(f->db, id, status(f->db, id).messages,
+					      &r, &n, &error), 1);
+	assert_int_equal(n, nwant / 2);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(r[i].lo, want[2 * i]);
+		assert_int_equal(r[i].hi, want[2 * i + 1]);
+	}
+	free(r);
+}
+
+static void
+expunge_uids(struct fixture *f, int64_t id, uint32_t lo, uint32_t hi)
+{
+	struct index_uid_range r = { lo, hi };
+	const char *error;
+
+	if (index_msg_expunge(f->db, id, &r, 1, NULL, NULL, NULL, &error) < 0)
+		fail_msg("expunge: %s", error);
+}
+
+static void
+test_uid_runs(void **state)
+{
+	struct fixture *f = *state;
+	int64_t id = mk(f->db, "Runs", NULL), other = mk(f->db, "Other", NULL);
+	struct index_uid_range *r;
+	const char *error;
+	sqlite3 *raw;
+	size_t n;
+
+	assert_int_equal(index_msg_uid_ranges(f->db, id, 0, &r, &n, &error), 1);
+	assert_int_equal(n, 0);
+	add(f->db, id, "a", 100, 0, NULL, NULL);
+	add(f->db, other, "o", 5, 0, NULL, NULL);
+	add(f->db, id, "b", 1, 0, NULL, NULL);
+	check_runs(f, id, (const uint32_t[]){ 1, 101 }, 2);
+	expunge_uids(f, id, 50, 50);
+	check_runs(f, id, (const uint32_t[]){ 1, 49, 51, 101 }, 4);
+	expunge_uids(f, id, 1, 3);
+	expunge_uids(f, id, 98, 101);
+	check_runs(f, id, (const uint32_t[]){ 4, 49, 51, 97 }, 4);
+	expunge_uids(f, id, 40, 60); /* spans the hole */
+	check_runs(f, id, (const uint32_t[]){ 4, 39, 61, 97 }, 4);
+	add(f->db, id, "c", 3, 0, NULL, NULL);
+	check_runs(f, id, (const uint32_t[]){ 4, 39, 61, 97, 102, 104 }, 6);
+	check_runs(f, other, (const uint32_t[]){ 1, 5 }, 2);
+	reopen(f);
+	check_runs(f, id, (const uint32_t[]){ 4, 39, 61, 97, 102, 104 }, 6);
+	/* damage: the runs no longer add up */
+	assert_int_equal(sqlite3_open(f->path, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(raw, "UPDATE uid_ranges SET hi = hi + 5 "
+				      "WHERE lo = 4", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(raw);
+	assert_int_equal(index_msg_uid_ranges(f->db, id, status(f->db, id).messages,
+					      &r, &n, &error), 0);
+	assert_null(r);
+	assert_int_equal(index_msg_ranges_repair(f->db, id, &error), 0);
+	check_runs(f, id, (const uint32_t[]){ 4, 39, 61, 97, 102, 104 }, 6);
+	/* a deleted mailbox leaves no runs behind */
+	assert_int_equal(index_mailbox_delete(f->db, other, &error), 0);
+	assert_int_equal(sqlite3_open(f->path, &raw), SQLITE_OK);
+	{
+		sqlite3_stmt *q;
+
+		assert_int_equal(sqlite3_prepare_v2(raw, "SELECT count(*) FROM "
+						    "uid_ranges WHERE mailbox_id = ?1",
+						    -1, &q, NULL), SQLITE_OK);
+		sqlite3_bind_int64(q, 1, other);
+		assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(q, 0), 0);
+		sqlite3_finalize(q);
+	}
+	sqlite3_close(raw);
+}
+
+struct pend {
+	uint32_t uid[16], flags[16], disk[16];
+	size_t n;
+};
+
+static void
+pend_cb(const struct index_msg *m, void *ctx)
+{
+	struct pend *p = ctx;
+
+	assert_true(p->n < 16);
+	p->uid[p->n] = m->uid;
+	p->flags[p->n] = m->flags;
+	p->disk[p->n] = m->disk_flags;
+	p->n++;
+}
+
+/* A flag change leaves the old flags as disk_flags until the rename is
+ * recorded; changing back clears it; a changed-again row stays pending. */
+static void
+test_pending_renames(void **state)
+{
+	struct fixture *f = *state;
+	int64_t id = mk(f->db, "P", NULL);
+	struct seen s;
+	struct pend p;
+	const char *error;
+	uint32_t uids[2], fl[2];
+
+	add(f->db, id, "m", 4, INDEX_FLAG_ANSWERED, NULL, NULL);
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(index_msg_pending(f->db, id, 0, 100, pend_cb, &p, &error), 0);
+	assert_int_equal(p.n, 0);
+	assert_int_equal(store(f->db, id, 1, 3, INDEX_STORE_ADD, INDEX_FLAG_SEEN,
+			       NULL, 0, &s, NULL), 0);
+	/* keywords only: the name doesn't change */
+	assert_int_equal(store(f->db, id, 4, 4, INDEX_STORE_ADD, 0, "$X", 0, &s,
+			       NULL), 0);
+	/* 3 back as it was on disk: nothing to rename */
+	assert_int_equal(store(f->db, id, 3, 3, INDEX_STORE_REMOVE,
+			       INDEX_FLAG_SEEN, NULL, 0, &s, NULL), 0);
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(index_msg_pending(f->db, id, 0, 100, pend_cb, &p, &error), 0);
+	assert_int_equal(p.n, 2);
+	assert_int_equal(p.uid[0], 1);
+	assert_int_equal(p.flags[0], INDEX_FLAG_ANSWERED | INDEX_FLAG_SEEN);
+	assert_int_equal(p.disk[0], INDEX_FLAG_ANSWERED);
+	/* the cursor and the limit */
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(index_msg_pending(f->db, id, 1, 1, pend_cb, &p, &error), 0);
+	assert_int_equal(p.n, 1);
+	assert_int_equal(p.uid[0], 2);
+	/* 2 changes again before its rename is recorded: stays pending */
+	assert_int_equal(store(f->db, id, 2, 2, INDEX_STORE_ADD, INDEX_FLAG_FLAGGED,
+			       NULL, 0, &s, NULL), 0);
+	uids[0] = 1;
+	fl[0] = INDEX_FLAG_ANSWERED | INDEX_FLAG_SEEN;
+	uids[1] = 2;
+	fl[1] = INDEX_FLAG_ANSWERED | INDEX_FLAG_SEEN;
+	assert_int_equal(index_msg_renamed(f->db, id, uids, fl, 2, &error), 0);
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(index_msg_pending(f->db, id, 0, 100, pend_cb, &p, &error), 0);
+	assert_int_equal(p.n, 1);
+	assert_int_equal(p.uid[0], 2);
+	{
+		int64_t boxes = 0;
+
+		assert_int_equal(index_msg_pending_mailboxes(f->db, count_box,
+							     &boxes, &error), 0);
+		assert_int_equal(boxes, 1);
+	}
+	assert_int_equal(index_msg_clear_disk_flags(f->db, id, uids + 1, 1,
+						    &error), 0);
+	memset(&p, 0, sizeof(p));
+	assert_int_equal(index_msg_pending(f->db, id, 0, 100, pend_cb, &p, &error), 0);
+	assert_int_equal(p.n, 0);
+}
+
+static void
 test_uidvalidity_monotonic(void **state)
 {
 	struct fixture *f = *state;
@@ -1058,6 +1228,9 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_uidvalidity_monotonic,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uid_runs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pending_renames, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_uid_no_reuse, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_counters, setup,
