@@ -20,6 +20,7 @@
 #include "passdb.h"
 #include "password.h"
 #include "server.h"
+#include "store.h"
 #include "tls.h"
 
 #define DEV_DIR "var"
@@ -191,6 +192,7 @@ cli_serve(int argc, char **argv)
 			"  Stop with Ctrl-C.\n\n",
 			DEV_CONF);
 	ret = server_run(&srv);
+	store_shutdown();
 	server_deinit(&srv);
 	conf_free(&conf);
 	return ret;

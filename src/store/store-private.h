@@ -79,6 +79,13 @@ void store_hub_notify(struct store_user *u, int64_t mailbox_id,
 void store_mailbox_sync(struct store_user *u, const char *name,
 			int64_t mailbox_id);
 
+/* Queue the mailbox's pending flag renames (store-rename.c) for the
+ * background thread.  May be called with u->lock held. */
+void store_rename_kick(struct store_user *u, int64_t mailbox_id);
+/* Queue every mailbox of the user with pending renames (store open).
+ * Caller holds u->lock. */
+void store_rename_resume(struct store_user *u);
+
 /* Maildir directory of a valid mailbox name into out (cleared first). */
 int store_name_to_dir(const char *name, struct buf *out,
 		      enum store_error *err_r, const char **error_r);

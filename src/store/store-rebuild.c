@@ -16,7 +16,7 @@
 #include "xalloc.h"
 
 struct old_msg {
-	uint32_t uid, flags;
+	uint32_t uid, flags, disk_flags;
 	char *file, *keywords;
 	int64_t internaldate;
 	uint64_t size;
@@ -74,6 +74,7 @@ collect_msg(const struct index_msg *im, void *ctx)
 	o = &m->msgs[m->nmsgs++];
 	o->uid = im->uid;
 	o->flags = im->flags;
+	o->disk_flags = im->disk_flags;
 	o->file = xstrdup(im->file);
 	o->keywords = xstrdup(im->keywords);
 	o->internaldate = im->internaldate;
@@ -213,6 +214,28 @@ store_index_rebuild(const char *user, const char *home, char **report_r,
 					      strlen(m->msgs[k].file), &fname,
 					      &in_new, &e, &err) < 0)
 				continue; /* the file is gone */
+			/* A flag change whose rename was still pending: the
+			 * name says disk_flags; finish it so the new index
+			 * and the name agree. */
+			if (m->msgs[k].disk_flags != m->msgs[k].flags) {
+				struct maildir_filename fn;
+				struct buf newname;
+
+				buf_init(&newname, 0);
+				if (maildir_filename_parse(buf_cstr(&fname),
+							   fname.len, &fn) == 0 &&
+				    store_flags_from_maildir(fn.flags) ==
+				    store_flags_from_index(m->msgs[k].disk_flags) &&
+				    maildir_file_set_flags(buf_cstr(&root),
+					buf_cstr(&dir), buf_cstr(&fname), in_new,
+					store_flags_to_maildir(store_flags_from_index(
+						m->msgs[k].flags)), 0, &newname,
+					&e, &err) < 0)
+					buf_printf(&report, "%s: flag rename of %s: "
+						   "%s\n", m->name, m->msgs[k].file,
+						   err);
+				buf_deinit(&newname);
+			}
 			rows[n].uid = m->msgs[k].uid;
 			rows[n].file = m->msgs[k].file;
 			rows[n].flags = m->msgs[k].flags;

@@ -915,6 +915,7 @@ struct flag_file {
 	uint32_t uid;
 	char *file;
 	unsigned old_flags; /* STORE_FLAG_* before */
+	unsigned disk_flags; /* STORE_FLAG_* its file name carries now */
 	unsigned nkeywords; /* keywords it has */
 	char *keywords;     /* space-separated */
 };
@@ -936,6 +937,7 @@ files_cb(const struct index_msg *m, void *ctxp)
 	fc->files[fc->count].uid = m->uid;
 	fc->files[fc->count].file = xstrdup(m->file);
 	fc->files[fc->count].old_flags = store_flags_from_index(m->flags);
+	fc->files[fc->count].disk_flags = store_flags_from_index(m->disk_flags);
 	fc->files[fc->count].keywords = xstrdup(m->keywords);
 	{
 		const char *p = m->keywords;
@@ -965,22 +967,6 @@ files_free(struct files_ctx *fc)
 		free(fc->files[i].keywords);
 	}
 	free(fc->files);
-}
-
-static struct flag_file *
-files_find(struct files_ctx *fc, uint32_t uid)
-{
-	size_t lo = 0, hi = fc->count;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (fc->files[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < fc->count && fc->files[lo].uid == uid ? &fc->files[lo] : NULL;
 }
 
 static bool
@@ -1021,43 +1007,20 @@ too_many_keywords(const struct files_ctx *fc, enum store_flag_mode mode,
 
 struct store_ctx {
 	struct store_view *v;
-	struct files_ctx *fc;
-	struct buf name, newname;
-	bool renamed;
 	void (*cb)(const struct store_msg *msg, void *ctx);
 	void *ctx;
 };
 
+/* The file names follow in the background (store-rename.c): the index
+ * is authoritative and remembers what each name still says. */
 static void
 store_cb(const struct index_msg *m, bool modified, void *ctxp)
 {
 	struct store_ctx *sc = ctxp;
-	struct flag_file *ff = files_find(sc->fc, m->uid);
-	unsigned newflags = store_flags_from_index(m->flags);
 	struct store_msg msg;
 
 	if (modified)
 		return;
-	/* Keep the Maildir name in step so other Maildir tools agree.  The
-	 * index is authoritative: a failed rename is logged and the next
-	 * sync leaves the index as it is. */
-	if (ff != NULL && ff->old_flags != newflags) {
-		enum store_error e;
-		const char *err;
-
-		buf_clear(&sc->name);
-		buf_clear(&sc->newname);
-		maildir_filename_build(&sc->name, ff->file, strlen(ff->file),
-				       store_flags_to_maildir(ff->old_flags), 0);
-		if (maildir_file_set_flags(sc->v->u->root, sc->v->dir,
-					   buf_cstr(&sc->name), false,
-					   store_flags_to_maildir(newflags), 0,
-					   &sc->newname, &e, &err) < 0)
-			log_warn("user=%s flag rename of %s: %s", sc->v->u->name,
-				 ff->file, err);
-		else
-			sc->renamed = true;
-	}
 	fill_msg(sc->v, m, &msg);
 	if (msg.seq != 0 && sc->cb != NULL)
 		sc->cb(&msg, sc->ctx);
@@ -1074,10 +1037,9 @@ store_view_store(struct store_view *v, const struct store_uid_range *r,
 	struct index_store req;
 	struct files_ctx fc;
 	struct store_ctx sc;
-	uint64_t modseq = 0;
+	uint64_t modseq = 0, before;
 	char *kw;
 	int ret = -1;
-	bool clean = false;
 
 	if (v->readonly) {
 		*err_r = STORE_ERR_NOPERM;
@@ -1095,46 +1057,38 @@ store_view_store(struct store_view *v, const struct store_uid_range *r,
 	req.keywords = kw;
 	req.unchangedsince = 0;
 	sc.v = v;
-	sc.fc = &fc;
 	sc.cb = cb;
 	sc.ctx = ctx;
-	buf_init(&sc.name, 0);
-	buf_init(&sc.newname, 0);
 	pthread_mutex_lock(&u->lock);
-	if (index_msg_fetch(u->db, v->mailbox_id,
-			    (const struct index_uid_range *)r, nr, files_cb, &fc,
-			    error_r) < 0) {
-		store_index_fail(u, err_r, error_r, *error_r);
-		goto out;
+	/* Only a keyword-adding STORE needs the rows first: the limit. */
+	if (mode != STORE_FLAGS_REMOVE && nkeywords > 0) {
+		if (index_msg_fetch(u->db, v->mailbox_id,
+				    (const struct index_uid_range *)r, nr,
+				    files_cb, &fc, error_r) < 0) {
+			store_index_fail(u, err_r, error_r, *error_r);
+			goto out;
+		}
+		if (too_many_keywords(&fc, mode, keywords, nkeywords)) {
+			*err_r = STORE_ERR_LIMIT;
+			*error_r = "Too many keywords on a message";
+			goto out;
+		}
 	}
-	if (mode != STORE_FLAGS_REMOVE && nkeywords > 0 &&
-	    too_many_keywords(&fc, mode, keywords, nkeywords)) {
-		*err_r = STORE_ERR_LIMIT;
-		*error_r = "Too many keywords on a message";
-		goto out;
-	}
-	sync_own_write_begin(u->db, u->root, v->dir, v->mailbox_id, &clean);
+	before = v->modseq;
 	if (index_msg_store(u->db, v->mailbox_id,
 			    (const struct index_uid_range *)r, nr, &req, store_cb,
 			    &sc, &modseq, error_r) < 0) {
 		store_index_fail(u, err_r, error_r, *error_r);
 		goto out;
 	}
-	if (sc.renamed) {
-		enum store_error e;
-		const char *err;
-
-		maildir_dir_fsync(u->root, v->dir, "cur", &e, &err);
-		sync_own_write_end(u->db, u->root, v->dir, v->mailbox_id, clean);
-	}
+	if (modseq > before)
+		store_rename_kick(u, v->mailbox_id);
 	own_add(v, modseq);
 	store_hub_notify(u, v->mailbox_id, v);
 	ret = 0;
 out:
 	pthread_mutex_unlock(&u->lock);
 	files_free(&fc);
-	buf_deinit(&sc.name);
-	buf_deinit(&sc.newname);
 	free(kw);
 	return ret;
 }
@@ -1176,7 +1130,7 @@ expunge_files(struct store_view *v, struct files_ctx *fc,
 
 		buf_clear(&name);
 		maildir_filename_build(&name, ff->file, strlen(ff->file),
-				       store_flags_to_maildir(ff->old_flags), 0);
+				       store_flags_to_maildir(ff->disk_flags), 0);
 		if (maildir_file_unlink(u->root, v->dir, buf_cstr(&name), false,
 					&e, &err) == 0) {
 			/* ENOENT counts as success: maybe a different name */
@@ -1359,7 +1313,7 @@ store_view_copy(struct store_view *v, const struct store_uid_range *r,
 
 		buf_clear(&name);
 		maildir_filename_build(&name, ff->file, strlen(ff->file),
-				       store_flags_to_maildir(ff->old_flags), 0);
+				       store_flags_to_maildir(ff->disk_flags), 0);
 		buf_clear(&newname);
 		if (maildir_file_copy_nosync(u->root, v->dir, buf_cstr(&name), false,
 				      buf_cstr(&ddir),

@@ -295,6 +295,10 @@ store_user_open(const char *user, const char *home,
 	u->next = reg_head;
 	reg_head = u;
 	pthread_mutex_unlock(&reg_lock);
+	/* flag renames a crash or a stop left (the queue takes reg_lock) */
+	pthread_mutex_lock(&u->lock);
+	store_rename_resume(u);
+	pthread_mutex_unlock(&u->lock);
 	return u;
 fail:
 	pthread_mutex_unlock(&reg_lock);

@@ -51,6 +51,10 @@ struct store_user *store_user_open(const char *user, const char *home,
 				   const char *const *autocreate,
 				   enum store_error *err_r, const char **error_r);
 void store_user_unref(struct store_user **user);
+/* At server exit, after every session is gone: stop the background flag
+ * renames (the running batch finishes; the rest waits in the index for
+ * the next start) and release what they held. */
+void store_shutdown(void);
 const char *store_user_name(const struct store_user *user);
 
 /* Rebuild the user's index from the Maildir (run with the server

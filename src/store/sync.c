@@ -55,6 +55,7 @@ struct srow {
 	const char *file;
 	uint32_t uid;
 	uint32_t flags; /* enum index_flag */
+	uint32_t disk;  /* flags its file name should carry */
 };
 
 struct srows {
@@ -362,6 +363,7 @@ row_cb(const struct index_msg *msg, void *ctxp)
 	r = &rows->v[rows->n++];
 	r->uid = msg->uid;
 	r->flags = msg->flags & INDEX_FLAGS_ALL;
+	r->disk = msg->disk_flags & INDEX_FLAGS_ALL;
 	r->off = rows->pool.len;
 	r->file = NULL;
 	(void)buf_append(&rows->pool, msg->file, strlen(msg->file) + 1);
@@ -746,6 +748,8 @@ struct sync_ctx {
 	struct srows rows;
 	struct flagchange *changes; /* owned */
 	size_t nchanges;
+	uint32_t *cleared;          /* owned, UIDs whose names we believe */
+	size_t ncleared;
 	uint32_t *expunge;          /* owned, UIDs */
 	size_t nexpunge;
 	struct sfile **fresh;       /* owned array; files without a row */
@@ -759,6 +763,7 @@ merge(struct sync_ctx *c)
 	size_t i = 0, j = 0;
 
 	c->changes = xcalloc(c->rows.n + 1, sizeof(*c->changes));
+	c->cleared = xcalloc(c->rows.n + 1, sizeof(uint32_t));
 	c->expunge = xcalloc(c->rows.n + 1, sizeof(uint32_t));
 	c->fresh = xcalloc(c->files.n + 1, sizeof(*c->fresh));
 	while (i < c->files.n || j < c->rows.n) {
@@ -782,10 +787,17 @@ merge(struct sync_ctx *c)
 		} else {
 			uint32_t want = store_flags_from_maildir(f->mflags);
 
-			if (f->has_info && want != r->flags) {
-				c->changes[c->nchanges].flags = want;
-				c->changes[c->nchanges].uid = r->uid;
-				c->nchanges++;
+			/* The name is compared with what it should say (disk
+			 * flags: a STORE whose rename is still pending is not
+			 * another program's change); when another program did
+			 * rename it, its flags win. */
+			if (f->has_info && want != r->disk) {
+				if (want != r->flags) {
+					c->changes[c->nchanges].flags = want;
+					c->changes[c->nchanges].uid = r->uid;
+					c->nchanges++;
+				}
+				c->cleared[c->ncleared++] = r->uid;
 			}
 			i++;
 			j++;
@@ -964,6 +976,13 @@ apply(struct sync_ctx *c)
 					    *c->error_r, c->err_r, c->error_r);
 		c->result->flag_changed = (uint32_t)c->nchanges;
 	}
+	/* After apply_flags: its STORE marks the rows as waiting for a
+	 * rename, but their names already say it. */
+	if (c->ncleared > 0 &&
+	    index_msg_clear_disk_flags(c->db, c->id, c->cleared, c->ncleared,
+				       c->error_r) < 0)
+		return index_failed(c->db, c->dir, "updating flags",
+				    *c->error_r, c->err_r, c->error_r);
 	return add_fresh(c);
 }
 
@@ -973,6 +992,7 @@ sync_ctx_free(struct sync_ctx *c)
 	sfiles_free(&c->files);
 	srows_free(&c->rows);
 	free(c->changes);
+	free(c->cleared);
 	free(c->expunge);
 	free(c->fresh);
 }

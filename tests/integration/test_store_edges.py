@@ -154,3 +154,70 @@ def test_index_rebuild_and_check(server_factory):
     after, _ = _uids_flags(srv)
     assert len(after) == 1, after
     assert "corrupt" in srv.log()
+
+
+def _flag_names(md):
+    names = os.listdir(os.path.join(md, "cur"))
+    return names, sum(1 for n in names if n.split(":2,", 1)[-1].find("S") >= 0)
+
+
+def test_store_flags_reach_file_names(server_factory):
+    """STORE answers once the index has the flags; the Maildir names follow
+    in the background, also after a kill -9 right after the STORE, and a
+    sync in between never takes the old names for another program's
+    change."""
+    import signal as sig
+    srv = server_factory()
+    md = os.path.join(srv.dir, "data", "users", "alice", "Maildir")
+    n = 3000
+    r = login_select(srv)
+    body = b"Subject: m\r\n\r\nx\r\n"
+    chunk = b"".join(b"a%d APPEND INBOX {%d+}\r\n%s\r\n" % (i, len(body), body)
+                     for i in range(n))
+    r.send(chunk)
+    r.until_tagged("a%d" % (n - 1), timeout=120)
+    r.send("s SELECT INBOX\r\n")
+    assert "* %d EXISTS" % n in r.until_tagged("s")
+    r.send("t STORE 1:* +FLAGS.SILENT (\\Seen \\Flagged)\r\n")
+    assert r.until_tagged("t", timeout=60)[-1].startswith("t OK")
+    srv.proc.send_signal(sig.SIGKILL)  # our own daemon, by PID
+    srv.proc.wait(10)
+    srv.logf.close()
+    srv.proc = None
+    srv.start()
+    r = login_select(srv)
+    r.send("f FETCH 1:* (FLAGS)\r\n")
+    lines = r.until_tagged("f", timeout=60)
+    assert sum(1 for l in lines if "\\Seen \\Flagged" in l or
+               "\\Flagged \\Seen" in l) == n, lines[:3]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        names, seen = _flag_names(md)
+        if seen == n:
+            break
+        time.sleep(0.1)
+    names, seen = _flag_names(md)
+    assert seen == n and all(x.endswith(":2,FS") for x in names), names[:3]
+    # -FLAGS, then another program marks message 1 answered before or
+    # after our rename: its change wins, the others end with no flags
+    r.send("t STORE 1:* -FLAGS.SILENT (\\Seen \\Flagged)\r\n")
+    assert r.until_tagged("t", timeout=60)[-1].startswith("t OK")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        names, seen = _flag_names(md)
+        if seen == 0 and all(x.endswith(":2,") for x in names):
+            break
+        time.sleep(0.1)
+    names, _ = _flag_names(md)
+    assert all(x.endswith(":2,") for x in names), [x for x in names if not x.endswith(":2,")][:3]
+    first = sorted(names)[0]
+    os.rename(os.path.join(md, "cur", first),
+              os.path.join(md, "cur", first[:-len(":2,")] + ":2,R"))
+    r.send("n NOOP\r\n")
+    r.until_tagged("n")
+    r.send("f FETCH 1:* (FLAGS)\r\n")
+    lines = r.until_tagged("f", timeout=60)[:-1]
+    answered = [l for l in lines if "\\Answered" in l]
+    assert len(answered) == 1, answered
+    assert sum(1 for l in lines if "FLAGS ()" in l) == n - 1
+    r.close()

@@ -486,6 +486,77 @@ test_expunge_and_flags(void **state)
 		free(b[i]);
 }
 
+/* A STORE whose rename is still pending (the index's disk_flags) is not
+ * taken back by a sync; another program's rename of such a file wins;
+ * a recorded rename leaves nothing pending. */
+static void
+test_pending_rename(void **state)
+{
+	struct fixture *f = *state;
+	struct index_uid_range r = { 1, 3 };
+	struct index_store req;
+	struct sync_result res;
+	struct msgs m;
+	const char *error;
+	char *b[3], from[512], to[512];
+	uint32_t uid, fl;
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		b[i] = deliver(f->root, "", "Subject: x\n\nbody\n", 0, false);
+	do_sync(f, "", f->inbox, 0, &res);
+	assert_int_equal(res.added, 3);
+	memset(&req, 0, sizeof(req));
+	req.mode = INDEX_STORE_ADD;
+	req.flags = INDEX_FLAG_SEEN;
+	assert_int_equal(index_msg_store(f->db, f->inbox, &r, 1, &req, NULL,
+					 NULL, NULL, &error), 0);
+	/* nothing renamed yet: a forced sync keeps \Seen */
+	do_sync(f, "", f->inbox, SYNC_FLAG_FORCE, &res);
+	assert_int_equal(res.flag_changed, 0);
+	msgs_load(f->db, f->inbox, &m);
+	assert_int_equal(m.n, 3);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(m.v[i].flags, INDEX_FLAG_SEEN);
+		assert_int_equal(m.v[i].disk_flags, 0);
+	}
+	msgs_free(&m);
+	/* uid 1: renamed by us and recorded; uid 2: another program marks
+	 * it flagged (its flags win); uid 3: still pending */
+	snprintf(from, sizeof(from), "%s:2,", b[0]);
+	snprintf(to, sizeof(to), "%s:2,S", b[0]);
+	rename_file(f->root, "", "cur", from, "cur", to);
+	uid = 1;
+	fl = INDEX_FLAG_SEEN;
+	assert_int_equal(index_msg_renamed(f->db, f->inbox, &uid, &fl, 1,
+					   &error), 0);
+	snprintf(from, sizeof(from), "%s:2,", b[1]);
+	snprintf(to, sizeof(to), "%s:2,F", b[1]);
+	rename_file(f->root, "", "cur", from, "cur", to);
+	do_sync(f, "", f->inbox, SYNC_FLAG_FORCE, &res);
+	assert_int_equal(res.flag_changed, 1);
+	msgs_load(f->db, f->inbox, &m);
+	assert_int_equal(m.v[0].flags, INDEX_FLAG_SEEN);
+	assert_int_equal(m.v[0].disk_flags, INDEX_FLAG_SEEN);
+	assert_int_equal(m.v[1].flags, INDEX_FLAG_FLAGGED);
+	assert_int_equal(m.v[1].disk_flags, INDEX_FLAG_FLAGGED);
+	assert_int_equal(m.v[2].flags, INDEX_FLAG_SEEN);
+	assert_int_equal(m.v[2].disk_flags, 0);
+	msgs_free(&m);
+	/* a third program renames uid 3 to what we wanted: nothing to do */
+	snprintf(from, sizeof(from), "%s:2,", b[2]);
+	snprintf(to, sizeof(to), "%s:2,S", b[2]);
+	rename_file(f->root, "", "cur", from, "cur", to);
+	do_sync(f, "", f->inbox, SYNC_FLAG_FORCE, &res);
+	assert_int_equal(res.flag_changed, 0);
+	msgs_load(f->db, f->inbox, &m);
+	assert_int_equal(m.v[2].flags, INDEX_FLAG_SEEN);
+	assert_int_equal(m.v[2].disk_flags, INDEX_FLAG_SEEN);
+	msgs_free(&m);
+	for (i = 0; i < 3; i++)
+		free(b[i]);
+}
+
 /* Unchanged mtimes: nothing is read.  Recent mtimes are not trusted. */
 static void
 test_mtime_fast_path(void **state)
@@ -992,6 +1063,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_new_files, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_and_flags, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pending_rename, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_mtime_fast_path, setup,
 						teardown),
