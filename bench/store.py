@@ -694,10 +694,10 @@ def bench_big(args, srv, r):
             raise RuntimeError("cold SELECT: %s EXISTS, expected %d" % (exists_of(u), N))
         warm = []
         with Meter(srv) as m:
-            for _ in range(args.reps):
+            for _ in range(args.select_reps):
                 dt, _, u = c.cmd(b"SELECT INBOX")
                 warm.append(dt)
-        r["select_warm"], r["select_warm_cpu"] = warm, m.cpu / args.reps
+        r["select_warm"], r["select_warm_cpu"] = warm, m.cpu / args.select_reps
         log("%s: SELECT %d cold %.0f ms (login before it %.0f ms), warm %s ms"
             % (srv.name, N, r["select_cold_s"] * 1e3, r["cold_login_s"] * 1e3,
                ", ".join("%.0f" % (w * 1e3) for w in warm)))
@@ -716,14 +716,39 @@ def bench_big(args, srv, r):
         log("%s: UID FETCH 1:* (FLAGS) %s ms, %d bytes" % (
             srv.name, ", ".join("%.0f" % (x * 1e3) for x in fetch), len(u)))
 
-        for key, line in (("store_add", b"STORE 1:* +FLAGS.SILENT (\\Seen)"),
-                          ("store_del", b"STORE 1:* -FLAGS.SILENT (\\Seen)")):
+        # The command (+FLAGS, not silent: 100,000 FETCH replies),
+        # then the silent forms.  After each, the time until every file
+        # name in cur/ carries the change (Satchel renames behind the OK;
+        # Dovecot before it), and a pause so one STORE's background work
+        # doesn't land in the next one's time.
+        cur = os.path.join(srv.maildir(U_BIG), "cur")
+        for key, line, want in (
+                ("store_add", b"STORE 1:* +FLAGS (\\Seen)", True),
+                ("store_del", b"STORE 1:* -FLAGS.SILENT (\\Seen)", False),
+                ("store_add_silent", b"STORE 1:* +FLAGS.SILENT (\\Seen)", True),
+                ("store_del_silent", b"STORE 1:* -FLAGS.SILENT (\\Seen)", False)):
             with Meter(srv) as m:
                 dt, _, u = c.cmd(line, timeout=args.cmd_seconds)
+                t_ok = time.monotonic()
+                names_s = None
+                for _ in range(int(args.cmd_seconds * 10)):
+                    names = os.listdir(cur)
+                    ok = sum(1 for x in names if "S" in x.rsplit(":2,", 1)[-1])
+                    if (ok == len(names)) if want else (ok == 0):
+                        names_s = time.monotonic() - t_ok
+                        break
+                    time.sleep(0.05)
             r[key], r[key + "_cpu"] = dt, m.cpu
+            r[key + "_names_s"] = names_s
+            if key == "store_del_silent":
+                r["store_del_both"] = [r["store_del"], dt]
             r[key + "_untagged"] = u.count(b"\r\n")
-            log("%s: %s %.0f ms (server CPU %.1f s, %d untagged lines)" % (
-                srv.name, line.decode(), dt * 1e3, m.cpu, r[key + "_untagged"]))
+            log("%s: %s %.0f ms, names follow after %s ms (server CPU %.1f s, "
+                "%d untagged lines)" % (
+                    srv.name, line.decode(), dt * 1e3,
+                    "%.0f" % (names_s * 1e3) if names_s is not None else "never",
+                    m.cpu, r[key + "_untagged"]))
+            time.sleep(args.settle)
         # check: after +/-, nothing is \Seen
         _, _, u = c.cmd(b"UID FETCH 1:* (FLAGS)")
         r["seen_after_store"] = u.count(b"\\Seen")
@@ -1001,12 +1026,16 @@ def report(args, env, res, inotify_note, elapsed):
                        D.get("append_s") and args.append / D["append_s"])))
     row("SELECT %s msgs, cold (restart + drop_caches): ms" % N(args.big),
         "select_cold_s", ms)
-    row("SELECT %s msgs, warm: ms (median of %d)" % (N(args.big), args.reps),
-        "select_warm", ms, 1)
+    row("SELECT %s msgs, warm: ms (median of %d)" % (N(args.big), args.select_reps),
+        "select_warm", ms, 2)
     row("UID FETCH 1:* (FLAGS), %s msgs: ms (median of %d)" % (N(args.big), args.reps),
         "fetch", ms)
-    row("STORE 1:* +FLAGS.SILENT (\\Seen), %s msgs: ms" % N(args.big), "store_add", ms)
-    row("STORE 1:* -FLAGS.SILENT (\\Seen), %s msgs: ms" % N(args.big), "store_del", ms)
+    row("STORE 1:* +FLAGS (\\Seen), %s msgs (a FETCH reply each): ms" % N(args.big),
+        "store_add", ms)
+    row("STORE 1:* +FLAGS.SILENT (\\Seen), %s msgs: ms" % N(args.big),
+        "store_add_silent", ms)
+    row("STORE 1:* -FLAGS.SILENT (\\Seen), %s msgs: ms (median of 2)" % N(args.big),
+        "store_del_both", ms)
     row("COPY %s msgs to another mailbox: ms" % N(args.copy), "copy_s", ms)
     row("STATUS (MESSAGES UNSEEN UIDNEXT) x %d mailboxes, sequential: ms "
         "(median of %d passes)" % (args.boxes, args.reps), "status", ms, 1)
@@ -1051,15 +1080,28 @@ def report(args, env, res, inotify_note, elapsed):
     det("cold: LOGIN before the SELECT: ms", lambda r: fmt(
         r.get("cold_login_s") and r["cold_login_s"] * 1e3, 1))
     det("server CPU s: cold SELECT", cpu("select_cold_cpu", 3))
-    det("warm SELECT each: ms", listms("select_warm"))
+    det("warm SELECT min / median / max: ms", lambda r: " / ".join(
+        "%.2f" % (f(r["select_warm"]) * 1e3) for f in (min, median, max))
+        if r.get("select_warm") else "n/a")
     det("server CPU s per warm SELECT", cpu("select_warm_cpu", 3))
     det("UID FETCH each: ms", listms("fetch"))
     det("UID FETCH output bytes", lambda r: str(r.get("fetch_bytes", "n/a")))
     det("server CPU s per UID FETCH", cpu("fetch_cpu", 3))
-    det("server CPU s: STORE +FLAGS / -FLAGS", lambda r: "%s / %s" % (
-        fmt(r.get("store_add_cpu"), 2), fmt(r.get("store_del_cpu"), 2)))
-    det("untagged lines sent for STORE .SILENT (+ / -)", lambda r: "%s / %s" % (
-        r.get("store_add_untagged", "n/a"), r.get("store_del_untagged", "n/a")))
+    keys = ("store_add", "store_del", "store_add_silent", "store_del_silent")
+    det("STOREs in order: +FLAGS, -FLAGS.SILENT, +FLAGS.SILENT, -FLAGS.SILENT", lambda r: "")
+    det("  time to tagged OK: ms", lambda r: " / ".join(
+        fmt(r.get(k) and r[k] * 1e3) for k in keys))
+    def names_ms(r, k):
+        if k not in r:
+            return "n/a"
+        v = r.get(k + "_names_s")
+        return "not within the time limit" if v is None else fmt(v * 1e3)
+    det("  time from the OK until every file name in cur/ says it: ms", lambda r: " / ".join(
+        names_ms(r, k) for k in keys))
+    det("  server CPU s until the names say it", lambda r: " / ".join(
+        fmt(r.get(k + "_cpu"), 2) for k in keys))
+    det("  untagged lines sent", lambda r: " / ".join(
+        str(r.get(k + "_untagged", "n/a")) for k in keys))
     det("\\Seen left after +FLAGS then -FLAGS", lambda r: str(r.get("seen_after_store", "n/a")))
     det("server CPU s: COPY; messages in target after", lambda r: "%s; %s" % (
         fmt(r.get("copy_cpu"), 2), r.get("copy_count", "n/a")))
@@ -1155,7 +1197,12 @@ def main():
     ap.add_argument("--event-gap", type=float, default=0.2)
     ap.add_argument("--idle-seconds", type=float, default=180,
                     help="time budget for the IDLE events of one server")
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5,
+                    help="repetitions of UID FETCH (median reported)")
+    ap.add_argument("--select-reps", type=int, default=25,
+                    help="repetitions of the warm SELECT (median reported): "
+                    "a fraction of a millisecond each, so a few samples are "
+                    "mostly scheduling noise")
     ap.add_argument("--leak-cycles", type=int, default=5,
                     help="Satchel only: further open/close cycles of the "
                     "sessions, PSS after each")
@@ -1173,6 +1220,7 @@ def main():
     if args.quick:
         args.append, args.big, args.copy, args.boxes = 1000, 10000, 1000, 20
         args.idle, args.idle_msgs, args.events, args.reps = 100, 200, 10, 2
+        args.select_reps = 5
         args.settle = 2.0
     args.copy = min(args.copy, args.big)
     args.satchel = os.path.abspath(args.satchel)
