@@ -130,8 +130,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[ST_MSG_UIDS] =
 		"SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
-	[ST_MSG_FIRST_UNSEEN] = "SELECT uid FROM messages WHERE mailbox_id = ?1 "
-		"AND (flags & 1) = 0 ORDER BY uid LIMIT 1",
+	/* without stats the planner walks the primary key past every
+	 * \Seen row: name the partial index */
+	[ST_MSG_FIRST_UNSEEN] = "SELECT uid FROM messages INDEXED BY "
+		"messages_unseen WHERE mailbox_id = ?1 AND (flags & 1) = 0 "
+		"ORDER BY uid LIMIT 1",
 	[ST_MSG_RANGE] = "SELECT " MSG_COLS " FROM messages WHERE "
 		"mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid",
 	[ST_MSG_RANGE_FLAGS] = "SELECT uid, flags, keywords, modseq, size "
@@ -587,13 +590,18 @@ migrate_1_to_2(struct index_db *db, const char **error_r)
  *       agree): STORE commits flags to the index only and the files are
  *       renamed behind it, so a Maildir sync can tell our pending change
  *       (name == disk_flags) from another program's rename.
- *   INDEX messages_pending  the rows waiting for a rename. */
+ *   INDEX messages_pending  the rows waiting for a rename.
+ *   INDEX messages_unseen   the unseen rows: SELECT's first unseen message
+ *       is one lookup, not a scan past every \Seen one (a mailbox read
+ *       up to its last few messages is the common case). */
 static int
 migrate_2_to_3(struct index_db *db, const char **error_r)
 {
 	static const char sql[] =
 		"CREATE INDEX IF NOT EXISTS messages_pending ON messages"
 		" (mailbox_id, uid) WHERE disk_flags IS NOT NULL;"
+		"CREATE INDEX IF NOT EXISTS messages_unseen ON messages"
+		" (mailbox_id, uid) WHERE (flags & 1) = 0;"
 		"CREATE TABLE IF NOT EXISTS uid_ranges ("
 		" mailbox_id INTEGER NOT NULL"
 		"  REFERENCES mailboxes(id) ON DELETE CASCADE,"

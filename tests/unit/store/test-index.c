@@ -396,6 +396,26 @@ test_uid_runs(void **state)
 	check_runs(f, other, (const uint32_t[]){ 1, 5 }, 2);
 	reopen(f);
 	check_runs(f, id, (const uint32_t[]){ 4, 39, 61, 97, 102, 104 }, 6);
+	/* the first unseen follows \Seen both ways (partial index) */
+	{
+		uint32_t uid;
+		struct seen sn;
+
+		assert_int_equal(index_msg_first_unseen(f->db, id, &uid, &error), 0);
+		assert_int_equal(uid, 4);
+		assert_int_equal(store(f->db, id, 1, 100, INDEX_STORE_ADD,
+				       INDEX_FLAG_SEEN, NULL, 0, &sn, NULL), 0);
+		assert_int_equal(index_msg_first_unseen(f->db, id, &uid, &error), 0);
+		assert_int_equal(uid, 102);
+		assert_int_equal(store(f->db, id, 70, 70, INDEX_STORE_REMOVE,
+				       INDEX_FLAG_SEEN, NULL, 0, &sn, NULL), 0);
+		assert_int_equal(index_msg_first_unseen(f->db, id, &uid, &error), 0);
+		assert_int_equal(uid, 70);
+		assert_int_equal(store(f->db, id, 1, 200, INDEX_STORE_ADD,
+				       INDEX_FLAG_SEEN, NULL, 0, &sn, NULL), 0);
+		assert_int_equal(index_msg_first_unseen(f->db, id, &uid, &error), 0);
+		assert_int_equal(uid, 0);
+	}
 	/* damage: the runs no longer add up */
 	assert_int_equal(sqlite3_open(f->path, &raw), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(raw, "UPDATE uid_ranges SET hi = hi + 5 "
