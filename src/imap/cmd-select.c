@@ -157,13 +157,15 @@ cmd_idle(struct imap_cmd *cmd)
 
 	if (cmd->argc != 0)
 		return imap_cmd_bad(cmd, "IDLE takes no arguments");
+	/* Watch first: the sync's look at the Maildir then covers every
+	 * change the watch can't have seen. */
+	imap_session_watch(s, true);
 	if (s->view != NULL)
 		imap_session_sync(s, true);
 	imap_session_printf(s, "+ idling\r\n");
 	free(s->idle_tag);
 	s->idle_tag = xstrdup(cmd->tag);
 	imap_framer_set_line_mode(&s->framer, true);
-	imap_session_watch(s, true);
 	s->cmd_name = NULL; /* the tagged reply comes with DONE */
 	return IMAP_CMD_DONE;
 }

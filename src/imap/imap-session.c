@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -27,6 +28,9 @@
 #define IMAP_CLOSE_TIMEOUT_SECS 10 /* to flush the last lines, then drop */
 
 static void read_cb(struct bufferevent *bev, void *arg);
+static void session_wake(struct worker_conn *conn);
+static void session_sync(struct imap_session *s, bool expunges_allowed,
+			 bool woken);
 static void write_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
 static void process_input(struct imap_session *s);
@@ -36,6 +40,10 @@ static void
 session_free(struct imap_session *s)
 {
 	imap_auth_abort(s);
+	/* The view first: once it is out of the hub no thread can wake the
+	 * session, and worker_conn_remove takes it out of the wake queue. */
+	imap_session_watch(s, false);
+	store_view_close(&s->view);
 	worker_conn_remove(s->worker, &s->conn);
 	if (s->preauth_timer != NULL)
 		event_free(s->preauth_timer);
@@ -45,10 +53,6 @@ session_free(struct imap_session *s)
 		bufferevent_free(s->bev);
 	imap_framer_deinit(&s->framer);
 	arena_reset(&s->arena);
-	imap_session_watch(s, false);
-	store_view_close(&s->view);
-	if (s->notify_ev != NULL)
-		event_free(s->notify_ev);
 	free(s->idle_tag);
 	store_user_unref(&s->store);
 	free(s->user);
@@ -67,6 +71,30 @@ imap_session_write(struct imap_session *s, const void *data, size_t len)
 {
 	if (s->bev != NULL)
 		bufferevent_write(s->bev, data, len);
+}
+
+/* Like imap_session_write, but when nothing is queued ahead of the data
+ * on a plain socket, hand it to the kernel at once instead of at the next
+ * turn of the loop: that turn costs an EV_WRITE registration, a poll and
+ * a buffer chain, and 1,000 woken IDLE sessions would all wait for it.
+ * What the socket doesn't take is queued as usual. */
+static void
+write_now(struct imap_session *s, const void *data, size_t len)
+{
+	ssize_t n = 0;
+
+	if (s->bev == NULL || len == 0)
+		return;
+	if (!s->tls &&
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
+		n = send(bufferevent_getfd(s->bev), data, len,
+			 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0)
+			n = 0; /* EAGAIN, or an error the bufferevent sees */
+	}
+	if ((size_t)n < len)
+		bufferevent_write(s->bev, (const uint8_t *)data + n,
+				  len - (size_t)n);
 }
 
 void
@@ -210,6 +238,7 @@ imap_session_accept(struct worker *worker, int fd, const struct sockaddr *peer,
 	s->worker = worker;
 	s->server = srv;
 	s->conn.shutdown = session_shutdown;
+	s->conn.wake = session_wake;
 	worker_session_id(worker, s->id);
 	net_addr_str(peer, s->peer, sizeof(s->peer));
 	s->peer_is_loopback = net_is_loopback(peer);
@@ -343,15 +372,18 @@ imap_session_logged_in(struct imap_session *s, const char *user,
 	return 0;
 }
 
+/* On the session's worker, after imap_session_view_notify() or the
+ * inotify watch: its wake queue runs this for every woken session in turn,
+ * in the order they were woken. */
 static void
-notify_cb(evutil_socket_t fd, short what, void *arg)
+session_wake(struct worker_conn *conn)
 {
-	struct imap_session *s = arg;
+	struct imap_session *s = (struct imap_session *)conn;
 
-	s->notify_pending = true;
-	/* RFC 2177: a session in IDLE hears of changes at once. */
+	/* RFC 2177: a session in IDLE hears of changes at once; others at
+	 * their next command, which syncs first anyway. */
 	if (s->idle_tag != NULL && s->view != NULL && !s->closing)
-		imap_session_sync(s, true);
+		session_sync(s, true, true);
 }
 
 static void
@@ -359,17 +391,24 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct imap_session *s = arg;
 	char buf[4096];
+	bool got = false;
 	int i;
 
-	/* Drain (bounded), then look: the sync does the real work. */
+	/* The descriptor is the mailbox's, shared by every session watching
+	 * it: whoever reads the events asks for the look, which wakes every
+	 * view it finds behind (those of the others included).  The look runs
+	 * from the wake queue, after every watch that fired in this loop turn
+	 * has been read: one look, however many fired. */
 	for (i = 0; i < 64; i++) {
 		if (read(fd, buf, sizeof(buf)) <= 0)
 			break;
+		got = true;
 	}
-	if (s->idle_tag != NULL && s->view != NULL && !s->closing) {
-		store_view_check_maildir(s->view);
-		imap_session_sync(s, true);
-	}
+	if (!got || s->view == NULL)
+		return;
+	store_view_check_maildir(s->view);
+	if (s->idle_tag != NULL && !s->closing)
+		worker_conn_wake(s->worker, &s->conn);
 }
 
 void
@@ -379,10 +418,10 @@ imap_session_watch(struct imap_session *s, bool on)
 
 	if (!on || s->view == NULL) {
 		if (s->watch_ev != NULL) {
-			fd = event_get_fd(s->watch_ev);
 			event_free(s->watch_ev);
-			close(fd);
 			s->watch_ev = NULL;
+			if (s->view != NULL)
+				store_view_unwatch(s->view);
 		}
 		return;
 	}
@@ -401,8 +440,8 @@ imap_session_view_notify(void *ctx)
 {
 	struct imap_session *s = ctx;
 
-	/* Any thread, store locked: only wake the session's own worker. */
-	event_active(s->notify_ev, 0, 0);
+	/* Any thread, store locked: only queue it on its own worker. */
+	worker_conn_wake(s->worker, &s->conn);
 }
 
 void
@@ -411,10 +450,7 @@ imap_session_set_view(struct imap_session *s, struct store_view *view)
 	imap_session_watch(s, false);
 	store_view_close(&s->view);
 	s->view = view;
-	s->notify_pending = false;
 	s->state = view != NULL ? IMAP_STATE_SELECTED : IMAP_STATE_AUTH;
-	if (s->notify_ev == NULL)
-		s->notify_ev = event_new(s->worker->base, -1, 0, notify_cb, s);
 }
 
 void
@@ -456,40 +492,50 @@ imap_session_flags(struct imap_session *s, struct buf *out, unsigned flags,
 	buf_append_byte(out, ')');
 }
 
+/* A sync's untagged lines are gathered here and sent in one piece. */
+struct sync_out {
+	struct imap_session *s;
+	struct buf out;
+};
+
+static void flags_list(struct imap_session *s, struct buf *out,
+		       const struct store_select_info *info);
+
 static void
 sync_expunge(uint32_t seq, void *ctx)
 {
-	imap_session_printf(ctx, "* %u EXPUNGE\r\n", seq);
+	struct sync_out *so = ctx;
+
+	buf_printf(&so->out, "* %u EXPUNGE\r\n", seq);
 }
 
 static void
 sync_exists(uint32_t count, uint32_t recent, void *ctx)
 {
-	struct imap_session *s = ctx;
+	struct sync_out *so = ctx;
 
-	imap_session_printf(s, "* %u EXISTS\r\n", count);
-	if (!(s->enabled & IMAP_ENABLED_IMAP4REV2))
-		imap_session_printf(s, "* %u RECENT\r\n", recent);
+	buf_printf(&so->out, "* %u EXISTS\r\n", count);
+	if (!(so->s->enabled & IMAP_ENABLED_IMAP4REV2))
+		buf_printf(&so->out, "* %u RECENT\r\n", recent);
 }
 
 static void
 sync_flags(const struct store_msg *msg, void *ctx)
 {
-	struct imap_session *s = ctx;
-	struct buf out;
+	struct sync_out *so = ctx;
 
-	buf_init(&out, 0);
-	buf_printf(&out, "* %u FETCH (UID %u FLAGS ", msg->seq, msg->uid);
-	imap_session_flags(s, &out, msg->flags, msg->keywords, msg->recent);
-	buf_append_str(&out, ")\r\n");
-	imap_session_write(s, out.data, out.len);
-	buf_deinit(&out);
+	buf_printf(&so->out, "* %u FETCH (UID %u FLAGS ", msg->seq, msg->uid);
+	imap_session_flags(so->s, &so->out, msg->flags, msg->keywords,
+			   msg->recent);
+	buf_append_str(&so->out, ")\r\n");
 }
 
 static void
 sync_keywords(const struct store_select_info *info, void *ctx)
 {
-	imap_session_send_flags_list(ctx, info);
+	struct sync_out *so = ctx;
+
+	flags_list(so->s, &so->out, info);
 }
 
 void
@@ -497,26 +543,34 @@ imap_session_send_flags_list(struct imap_session *s,
 			     const struct store_select_info *info)
 {
 	struct buf out;
-	size_t i;
 
 	buf_init(&out, 0);
-	buf_append_str(&out, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft");
-	for (i = 0; i < info->nkeywords; i++)
-		buf_printf(&out, " %s", info->keywords[i]);
-	buf_append_str(&out, ")\r\n* OK [PERMANENTFLAGS (");
-	if (!store_view_readonly(s->view)) {
-		buf_append_str(&out, "\\Answered \\Flagged \\Deleted \\Seen \\Draft");
-		for (i = 0; i < info->nkeywords; i++)
-			buf_printf(&out, " %s", info->keywords[i]);
-		buf_append_str(&out, " \\*");
-	}
-	buf_append_str(&out, ")] Flags permitted.\r\n");
+	flags_list(s, &out, info);
 	imap_session_write(s, out.data, out.len);
 	buf_deinit(&out);
 }
 
-void
-imap_session_sync(struct imap_session *s, bool expunges_allowed)
+static void
+flags_list(struct imap_session *s, struct buf *out,
+	   const struct store_select_info *info)
+{
+	size_t i;
+
+	buf_append_str(out, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+	for (i = 0; i < info->nkeywords; i++)
+		buf_printf(out, " %s", info->keywords[i]);
+	buf_append_str(out, ")\r\n* OK [PERMANENTFLAGS (");
+	if (!store_view_readonly(s->view)) {
+		buf_append_str(out, "\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+		for (i = 0; i < info->nkeywords; i++)
+			buf_printf(out, " %s", info->keywords[i]);
+		buf_append_str(out, " \\*");
+	}
+	buf_append_str(out, ")] Flags permitted.\r\n");
+}
+
+static void
+session_sync(struct imap_session *s, bool expunges_allowed, bool woken)
 {
 	static const struct store_sync_cb cb = {
 		.expunge = sync_expunge,
@@ -524,15 +578,32 @@ imap_session_sync(struct imap_session *s, bool expunges_allowed)
 		.flags = sync_flags,
 		.keywords = sync_keywords,
 	};
+	struct sync_out so;
 	enum store_error err;
 	const char *error;
 
 	if (s->view == NULL)
 		return;
-	s->notify_pending = false;
-	if (store_view_sync(s->view, expunges_allowed, &cb, s, &err, &error) < 0)
+	so.s = s;
+	buf_init(&so.out, 0);
+	if ((woken ? store_view_sync_woken(s->view, &cb, &so, &err, &error) :
+	     store_view_sync(s->view, expunges_allowed, &cb, &so, &err,
+			     &error)) < 0)
 		log_error("sess=%s user=%s sync failed: %s", s->id,
 			  s->user != NULL ? s->user : "-", error);
+	/* Nothing else follows an IDLE session's update: it goes out now.
+	 * A command's go with its tagged reply. */
+	if (s->idle_tag != NULL)
+		write_now(s, so.out.data, so.out.len);
+	else
+		imap_session_write(s, so.out.data, so.out.len);
+	buf_deinit(&so.out);
+}
+
+void
+imap_session_sync(struct imap_session *s, bool expunges_allowed)
+{
+	session_sync(s, expunges_allowed, false);
 }
 
 int

@@ -57,10 +57,9 @@ struct imap_session {
 	char *user;          /* authenticated user (malloc'd), NULL before */
 	struct store_user *store; /* shared per-user store (ref), after login */
 	struct store_view *view;  /* the selected mailbox, SELECTED state */
-	struct event *notify_ev;  /* woken (any thread) when the view changed */
-	bool notify_pending;      /* changes wait for the next sync */
 	char *idle_tag;           /* IDLE in progress (malloc'd tag) */
-	struct event *watch_ev;   /* IDLE only: inotify on the Maildir (owns fd) */
+	struct event *watch_ev;   /* IDLE only: on the mailbox's inotify fd
+				     (the store's, shared) */
 	uint32_t enabled;    /* IMAP_ENABLED_* */
 	unsigned auth_failures;
 	struct imap_auth *auth; /* AUTHENTICATE/LOGIN in progress, owned */

@@ -21,6 +21,11 @@
 
 #define SERVER_LISTEN_BACKLOG 1024
 #define SERVER_STOP_GRACE_SECS 10 /* running commands get this long on SIGTERM */
+/* Wake callbacks run per turn of the event loop before the worker looks at
+ * its sockets again: 1,000 woken IDLE sessions must not hold up a tagged
+ * reply waiting to be written (the APPEND's that woke them) or another
+ * user's command for more than one batch (about 1 ms). */
+#define WORKER_WAKE_BATCH 128
 
 /* ---- the hashing pool ---- */
 
@@ -206,6 +211,7 @@ server_init(struct server *srv, const struct conf *conf, bool dev_mode,
 		.max_entries = 65536,
 	};
 	long ncpu;
+	unsigned i;
 
 	memset(srv, 0, sizeof(*srv));
 	srv->conf = conf;
@@ -227,6 +233,8 @@ server_init(struct server *srv, const struct conf *conf, bool dev_mode,
 		srv->nworkers = ncpu < 1 ? 1 : (unsigned)ncpu;
 	}
 	srv->workers = xcalloc(srv->nworkers, sizeof(struct worker));
+	for (i = 0; i < srv->nworkers; i++)
+		pthread_mutex_init(&srv->workers[i].wake_lock, NULL);
 	return 0;
 }
 
@@ -290,9 +298,22 @@ worker_conn_add(struct worker *w, struct worker_conn *conn)
 	atomic_fetch_add(&w->server->connections, 1);
 }
 
+static void
+wake_unlink(struct worker_conn *conn)
+{
+	conn->wake_prev->wake_next = conn->wake_next;
+	conn->wake_next->wake_prev = conn->wake_prev;
+	conn->wake_prev = conn->wake_next = NULL;
+	conn->wake_queued = false;
+}
+
 void
 worker_conn_remove(struct worker *w, struct worker_conn *conn)
 {
+	pthread_mutex_lock(&w->wake_lock);
+	if (conn->wake_queued)
+		wake_unlink(conn);
+	pthread_mutex_unlock(&w->wake_lock);
 	conn->prev->next = conn->next;
 	conn->next->prev = conn->prev;
 	conn->prev = conn->next = NULL;
@@ -300,6 +321,55 @@ worker_conn_remove(struct worker *w, struct worker_conn *conn)
 	atomic_fetch_sub(&w->server->connections, 1);
 	if (w->stopping && w->nconns == 0)
 		event_base_loopexit(w->base, NULL);
+}
+
+void
+worker_conn_wake(struct worker *w, struct worker_conn *conn)
+{
+	bool arm;
+
+	pthread_mutex_lock(&w->wake_lock);
+	if (!conn->wake_queued) {
+		conn->wake_queued = true;
+		conn->wake_prev = w->wake_q.wake_prev;
+		conn->wake_next = &w->wake_q;
+		w->wake_q.wake_prev->wake_next = conn;
+		w->wake_q.wake_prev = conn;
+	}
+	arm = !w->wake_armed;
+	w->wake_armed = true;
+	pthread_mutex_unlock(&w->wake_lock);
+	/* Outside the lock: wake_cb clears wake_armed only under it, with
+	 * the queue empty, so a wake never goes unnoticed. */
+	if (arm)
+		event_active(w->wake_ev, EV_TIMEOUT, 0);
+}
+
+static void
+wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	static const struct timeval now = { 0, 0 };
+	struct worker *w = arg;
+	struct worker_conn *conn;
+	unsigned n;
+
+	for (n = 0; n < WORKER_WAKE_BATCH; n++) {
+		pthread_mutex_lock(&w->wake_lock);
+		conn = w->wake_q.wake_next;
+		if (conn == &w->wake_q) {
+			w->wake_armed = false;
+			pthread_mutex_unlock(&w->wake_lock);
+			return;
+		}
+		/* Dequeued before the callback: a wake that comes while it
+		 * runs queues the connection again. */
+		wake_unlink(conn);
+		pthread_mutex_unlock(&w->wake_lock);
+		conn->wake(conn);
+	}
+	/* The rest after one look at the sockets (a zero timeout runs after
+	 * the next poll; event_active would run before it). */
+	evtimer_add(w->wake_ev, &now);
 }
 
 void
@@ -444,6 +514,7 @@ server_run(struct server *srv)
 		w->server = srv;
 		w->id = i;
 		w->conns.next = w->conns.prev = &w->conns;
+		w->wake_q.wake_next = w->wake_q.wake_prev = &w->wake_q;
 		if (RAND_bytes((unsigned char *)&w->rng, sizeof(w->rng)) != 1 ||
 		    w->rng == 0)
 			w->rng = 0x9E3779B97F4A7C15ULL + i;
@@ -453,6 +524,7 @@ server_run(struct server *srv)
 			return 1;
 		}
 		w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
+		w->wake_ev = evtimer_new(w->base, wake_cb, w);
 		w->nlisteners = srv->nlisteners;
 		w->listeners = xcalloc(srv->nlisteners + 1, sizeof(*w->listeners));
 		for (l = 0; l < srv->nlisteners; l++) {
@@ -510,8 +582,11 @@ server_deinit(struct server *srv)
 			event_free(w->stop_ev);
 		if (w->force_ev != NULL)
 			event_free(w->force_ev);
+		if (w->wake_ev != NULL)
+			event_free(w->wake_ev);
 		if (w->base != NULL)
 			event_base_free(w->base);
+		pthread_mutex_destroy(&w->wake_lock);
 	}
 	free(srv->workers);
 	for (l = 0; l < srv->nlisteners; l++)

@@ -6,7 +6,8 @@
  *
  * Threads: the main thread only handles signals (SIGTERM: graceful stop,
  * SIGHUP: reload certificates and the user database).  Workers touch only
- * their own connections; the main thread reaches them with event_active(). */
+ * their own connections; the main thread reaches them with event_active(),
+ * other workers with worker_conn_wake(). */
 #ifndef SERVER_H
 #define SERVER_H
 
@@ -32,6 +33,12 @@ struct worker_conn {
 	/* Called on the worker thread when the server stops: say goodbye at
 	 * the next safe point and close. */
 	void (*shutdown)(struct worker_conn *conn);
+	/* Called on the worker thread after worker_conn_wake() (once for
+	 * any number of wakes that came before it ran).  NULL: never woken. */
+	void (*wake)(struct worker_conn *conn);
+	/* The worker's wake queue, guarded by its wake_lock. */
+	struct worker_conn *wake_prev, *wake_next;
+	bool wake_queued;
 };
 
 typedef void server_accept_fn(struct worker *worker, int fd,
@@ -60,6 +67,13 @@ struct worker {
 	unsigned nconns;
 	bool stopping;
 	uint64_t rng;                     /* for session ids */
+	/* Connections woken from any thread, oldest first, drained by one
+	 * event: a change that wakes 1,000 sessions costs the thread one
+	 * wakeup, not 1,000 events. */
+	pthread_mutex_t wake_lock;
+	struct worker_conn wake_q;        /* sentinel; guarded by wake_lock */
+	bool wake_armed;                  /* wake_ev will run; wake_lock */
+	struct event *wake_ev;
 };
 
 struct server {
@@ -102,7 +116,13 @@ int server_run(struct server *srv);
 void server_deinit(struct server *srv);
 
 void worker_conn_add(struct worker *w, struct worker_conn *conn);
+/* Also takes it out of the wake queue: once the caller has made sure no
+ * thread can call worker_conn_wake() for it any more, it may be freed. */
 void worker_conn_remove(struct worker *w, struct worker_conn *conn);
+/* From any thread: run conn->wake on w's thread soon, after the wakes
+ * queued before it.  Takes w's wake_lock briefly (callers may hold their
+ * own locks: the wake callbacks run without it). */
+void worker_conn_wake(struct worker *w, struct worker_conn *conn);
 /* A fresh 8-hex-digit id for a session (per worker, never repeats soon). */
 void worker_session_id(struct worker *w, char out[9]);
 

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "buf.h"
 #include "index.h"
@@ -13,6 +14,10 @@
 
 #define STORE_PATH_MAX 4096
 #define STORE_UID_CACHE 4 /* mailboxes per user; 400 KB each at 100,000 */
+/* Mailboxes per user whose last Maildir look is remembered: enough for
+ * the folders a client keeps IDLE connections on; one more only means a
+ * look of its own now and then. */
+#define STORE_DIR_CHECKS 4
 
 struct store_view;
 
@@ -51,17 +56,43 @@ struct store_user {
 		struct store_uidset *set; /* one reference */
 	} uid_cache[STORE_UID_CACHE];
 	unsigned uid_cache_next;
-	/* The last "what changed in mailbox X between modseq A and B"
-	 * answer: when a write wakes 1,000 IDLE sessions that were all at
-	 * A, one index query serves them all.  Guarded by lock. */
+	/* The last "what changed in mailbox X since modseq A" answer: when
+	 * a write wakes 1,000 IDLE sessions that were all at A, one index
+	 * query serves them all.  Guarded by lock. */
 	struct store_changes_memo {
 		int64_t mailbox_id;   /* 0 = empty */
-		uint64_t from, to;
+		uint64_t from;
+		struct index_mailbox mb;   /* the row it was read against */
+		uint64_t hub_gen;          /* hub_gen then */
 		struct index_msg *changed; /* owned; keywords owned, file NULL */
 		size_t nchanged, capchanged;
 		uint32_t *expunged;        /* owned */
 		size_t nexpunged, capexpunged;
+		uint64_t maxmodseq; /* mb's highestmodseq or a change's */
+		bool kw_loaded;     /* kw holds the mailbox's keywords */
+		struct store_select_info kw; /* only keywords used; owned */
 	} memo;
+	/* Bumped by store_hub_notify(), i.e. after every write this process
+	 * makes: while it stays put, the memo's row is still what this
+	 * process last wrote.  Guarded by lock. */
+	uint64_t hub_gen;
+	/* One inotify instance per watched mailbox, however many IDLE
+	 * sessions (on any worker) watch it: the kernel queues one event per
+	 * delivered file, not one per session.  Guarded by lock. */
+	struct store_watch {
+		int64_t mailbox_id;
+		int fd;        /* owned: closed with the last reference */
+		unsigned refs; /* views watching */
+	} *watches;        /* owned; NULL when there are none */
+	size_t nwatches;
+	/* When each mailbox's Maildir was last looked at by any view (the
+	 * look's start, CLOCK_MONOTONIC): one inotify event seen by 1,000
+	 * IDLE sessions needs one look, not 1,000.  Guarded by lock. */
+	struct store_dir_check {
+		int64_t mailbox_id;  /* 0 = empty slot */
+		struct timespec at;
+	} dir_check[STORE_DIR_CHECKS];
+	unsigned dir_check_next;
 };
 
 

@@ -7,7 +7,17 @@
  * or found by a Maildir sync) gets a new modseq in the index; a view keeps
  * the highest modseq it has reported and asks the index for what came
  * after it.  Its own writes are remembered (own_modseqs) so they are not
- * reported back to it as if someone else had made them. */
+ * reported back to it as if someone else had made them.
+ *
+ * Waking: a write wakes the mailbox's other views (store_hub_notify marks
+ * them notified and calls their hook); a session in IDLE then syncs with
+ * store_view_sync_woken(), which does nothing for a view that nothing
+ * woke, and lets the views at the same modseq share one index answer (the
+ * memo).  Other programs' changes are found by looking at the Maildir:
+ * one look (sync.c's mtime check, one row read) stands for every view of
+ * the user that asked before it began, and wakes those it finds behind the
+ * index, so one inotify watch per mailbox and one look per event serve
+ * any number of IDLE sessions. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,10 +57,22 @@ struct store_view {
 	size_t npending, cappending;
 	size_t nkeywords;          /* keywords announced in FLAGS */
 	struct timespec last_check; /* last Maildir mtime check */
-	bool check_now;            /* next sync checks the Maildir */
+	bool check_now;            /* next sync checks the Maildir... */
+	struct timespec check_asked; /* ...unless a view looked after this */
+	bool notified;             /* woken since its last sync; u->lock */
+	bool watching;             /* holds a ref on u's watch; u->lock */
 	void (*notify)(void *ctx);
 	void *notify_ctx;
 };
+
+static void view_leave(struct store_view *v);
+
+static void
+wake(struct store_view *v)
+{
+	v->notified = true;
+	v->notify(v->notify_ctx);
+}
 
 void
 store_hub_notify(struct store_user *u, int64_t mailbox_id,
@@ -58,9 +80,10 @@ store_hub_notify(struct store_user *u, int64_t mailbox_id,
 {
 	struct store_view *v;
 
+	u->hub_gen++;
 	for (v = u->views; v != NULL; v = v->next) {
 		if (v != except && v->mailbox_id == mailbox_id)
-			v->notify(v->notify_ctx);
+			wake(v);
 	}
 }
 
@@ -537,6 +560,7 @@ store_view_close(struct store_view **vp)
 			break;
 		}
 	}
+	view_leave(v);
 	uids_free(v); /* a shared list's count is guarded by the lock */
 	pthread_mutex_unlock(&u->lock);
 	free(v->recent);
@@ -548,51 +572,6 @@ store_view_close(struct store_view **vp)
 }
 
 /* ---- sync ---- */
-
-struct sync_ctx {
-	struct store_view *v;
-	struct index_msg *changed; /* copies (keywords strdup'd) */
-	size_t nchanged, capchanged;
-	uint32_t *expunged;
-	size_t nexpunged, capexpunged;
-	uint64_t maxmodseq;
-};
-
-static void
-sync_changed_cb(const struct index_msg *m, void *ctxp)
-{
-	struct sync_ctx *c = ctxp;
-	struct index_msg *copy;
-
-	if (m->modseq > c->maxmodseq)
-		c->maxmodseq = m->modseq;
-	if (own_has(c->v, m->modseq))
-		return;
-	if (c->nchanged == c->capchanged) {
-		c->capchanged = c->capchanged == 0 ? 16 : c->capchanged * 2;
-		c->changed = xreallocarray(c->changed, c->capchanged,
-					   sizeof(*c->changed));
-	}
-	copy = &c->changed[c->nchanged++];
-	*copy = *m;
-	copy->keywords = xstrdup(m->keywords);
-	copy->file = NULL;
-}
-
-static void
-sync_expunged_cb(uint32_t uid, void *ctxp)
-{
-	struct sync_ctx *c = ctxp;
-
-	if (store_view_seq(c->v, uid) == 0)
-		return; /* never in our view, or we removed it ourselves */
-	if (c->nexpunged == c->capexpunged) {
-		c->capexpunged = c->capexpunged == 0 ? 16 : c->capexpunged * 2;
-		c->expunged = xreallocarray(c->expunged, c->capexpunged,
-					    sizeof(uint32_t));
-	}
-	c->expunged[c->nexpunged++] = uid;
-}
 
 static void
 fill_msg(const struct store_view *v, const struct index_msg *m,
@@ -620,6 +599,20 @@ pending_has(const struct store_view *v, uint32_t uid)
 	return false;
 }
 
+static void
+pending_add(struct store_view *v, uint32_t uid)
+{
+	if (pending_has(v, uid))
+		return;
+	if (v->npending == v->cappending) {
+		v->cappending = v->cappending == 0 ? 16 : v->cappending * 2;
+		v->pending_expunges = xreallocarray(v->pending_expunges,
+						    v->cappending,
+						    sizeof(uint32_t));
+	}
+	v->pending_expunges[v->npending++] = uid;
+}
+
 void
 store_memo_clear(struct store_user *u)
 {
@@ -630,6 +623,7 @@ store_memo_clear(struct store_user *u)
 		free((char *)m->changed[i].keywords);
 	free(m->changed);
 	free(m->expunged);
+	store_select_info_free(&m->kw);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -648,6 +642,8 @@ memo_changed_cb(const struct index_msg *im, void *ctx)
 	*copy = *im;
 	copy->keywords = xstrdup(im->keywords);
 	copy->file = NULL;
+	if (im->modseq > m->maxmodseq)
+		m->maxmodseq = im->modseq;
 }
 
 static void
@@ -663,93 +659,258 @@ memo_expunged_cb(uint32_t uid, void *ctx)
 	m->expunged[m->nexpunged++] = uid;
 }
 
-/* What changed since v->modseq, through the sync callbacks.  Nothing at
- * all when the mailbox's highestmodseq says so (one row read); one shared
- * answer for every view at the same modseq otherwise.  Caller holds the
- * lock. */
+/* The memo for v at the mailbox row *mb: kept when it answers the same
+ * question, else one query.  0, or -1 with the error set.  Caller holds
+ * the lock. */
 static int
-changes_since(struct store_view *v, struct sync_ctx *c,
-	      enum store_error *err_r, const char **error_r)
+memo_fill(struct store_view *v, const struct index_mailbox *mb,
+	  enum store_error *err_r, const char **error_r)
+{
+	struct store_user *u = v->u;
+	struct store_changes_memo *m = &u->memo;
+
+	if (m->mailbox_id == v->mailbox_id && m->from == v->modseq &&
+	    m->mb.highestmodseq == mb->highestmodseq) {
+		m->mb = *mb;
+		m->hub_gen = u->hub_gen;
+		return 0;
+	}
+	store_memo_clear(u);
+	if (index_msg_changes_since(u->db, v->mailbox_id, v->modseq,
+				    memo_changed_cb, memo_expunged_cb, m,
+				    error_r) < 0) {
+		store_memo_clear(u);
+		return store_index_fail(u, err_r, error_r, *error_r);
+	}
+	m->mailbox_id = v->mailbox_id;
+	m->from = v->modseq;
+	m->mb = *mb;
+	m->hub_gen = u->hub_gen;
+	if (m->maxmodseq < mb->highestmodseq)
+		m->maxmodseq = mb->highestmodseq;
+	return 0;
+}
+
+/* What changed in v's mailbox since v->modseq, into u->memo (valid while
+ * the lock is held).  mb: the mailbox row if the caller just read it, else
+ * NULL: it is read here (one row), unless `woken` and the memo answers
+ * v's question and this process wrote nothing since it was taken: the
+ * first of 1,000 woken IDLE sessions reads the index, the others don't.
+ * (A change another process made meanwhile is then reported at the next
+ * sync or look, as if the sync had run a moment earlier.  Read-only views
+ * always read: their \Recent comes from the row, which a SELECT elsewhere
+ * may have changed without waking anyone.)  Own writes are
+ * in the memo too: the caller skips those.  1: the memo holds v's changes;
+ * 0: nothing changed (or the mailbox is gone); -1: error.  Caller holds
+ * the lock. */
+static int
+changes_since(struct store_view *v, const struct index_mailbox *mb,
+	      bool woken, enum store_error *err_r, const char **error_r)
+{
+	struct store_user *u = v->u;
+	struct store_changes_memo *m = &u->memo;
+	struct index_mailbox row;
+	int r;
+
+	if (mb == NULL && woken && !v->readonly &&
+	    m->mailbox_id == v->mailbox_id && m->from == v->modseq &&
+	    m->hub_gen == u->hub_gen)
+		return m->mb.highestmodseq == v->modseq ? 0 : 1;
+	if (mb == NULL) {
+		r = index_mailbox_get_by_id(u->db, v->mailbox_id, &row,
+					    error_r);
+		if (r < 0)
+			return store_index_fail(u, err_r, error_r, *error_r);
+		if (r == 0)
+			return 0; /* deleted under us: nothing more changes */
+		mb = &row;
+	}
+	if (mb->highestmodseq == v->modseq)
+		return 0;
+	if (memo_fill(v, mb, err_r, error_r) < 0)
+		return -1;
+	return 1;
+}
+
+static int
+ts_cmp(const struct timespec *a, const struct timespec *b)
+{
+	if (a->tv_sec != b->tv_sec)
+		return a->tv_sec < b->tv_sec ? -1 : 1;
+	if (a->tv_nsec != b->tv_nsec)
+		return a->tv_nsec < b->tv_nsec ? -1 : 1;
+	return 0;
+}
+
+static struct store_dir_check *
+dir_check_find(struct store_user *u, int64_t mailbox_id)
+{
+	size_t i;
+
+	for (i = 0; i < STORE_DIR_CHECKS; i++) {
+		if (u->dir_check[i].mailbox_id == mailbox_id)
+			return &u->dir_check[i];
+	}
+	return NULL;
+}
+
+/* A look at mailbox_id's Maildir began at `at`. */
+static void
+dir_check_note(struct store_user *u, int64_t mailbox_id,
+	       const struct timespec *at)
+{
+	struct store_dir_check *c = dir_check_find(u, mailbox_id);
+
+	if (c == NULL) {
+		c = &u->dir_check[u->dir_check_next];
+		u->dir_check_next = (u->dir_check_next + 1) % STORE_DIR_CHECKS;
+		c->mailbox_id = mailbox_id;
+		c->at = *at;
+	} else if (ts_cmp(at, &c->at) > 0) {
+		c->at = *at;
+	}
+}
+
+/* Whether v must look at its Maildir now.  Any view's look counts (look()
+ * wakes every view it finds behind): when v was asked to look (NOOP,
+ * IDLE's inotify), a look that began after the asking saw whatever caused
+ * it; otherwise one look a second will do.  Caller holds the lock. */
+static bool
+check_due(struct store_view *v)
+{
+	const struct store_dir_check *c = dir_check_find(v->u, v->mailbox_id);
+	struct timespec now, last = v->last_check;
+
+	if (c != NULL && ts_cmp(&c->at, &last) > 0)
+		last = c->at;
+	if (v->check_now) {
+		if (ts_cmp(&last, &v->check_asked) < 0)
+			return true;
+		v->check_now = false;
+		return false;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec - last.tv_sec >= 1;
+}
+
+/* Look at v's Maildir for other programs' changes, then wake every other
+ * view of the mailbox that is behind the index: a program may have written
+ * both, leaving the Maildir looking in step, and views whose own look this
+ * one stands for (check_due) must still hear of it.  The mailbox row after
+ * the look goes to *mb_r.  1, 0 (mailbox gone) or -1 as for
+ * index_mailbox_get_by_id().  Caller holds the lock. */
+static int
+look(struct store_view *v, struct index_mailbox *mb_r,
+     enum store_error *err_r, const char **error_r)
+{
+	struct store_user *u = v->u;
+	struct store_view *w;
+	int r;
+
+	if (maildir_sync(v, v->mailbox_id, err_r, error_r) < 0)
+		log_warn("user=%s maildir sync of %s: %s", u->name, v->name,
+			 *error_r);
+	/* noted even if it failed: 1,000 sessions must not each retry */
+	dir_check_note(u, v->mailbox_id, &v->last_check);
+	r = index_mailbox_get_by_id(u->db, v->mailbox_id, mb_r, error_r);
+	if (r < 0)
+		return store_index_fail(u, err_r, error_r, *error_r);
+	for (w = u->views; r > 0 && w != NULL; w = w->next) {
+		if (w != v && w->mailbox_id == v->mailbox_id && !w->notified &&
+		    w->modseq < mb_r->highestmodseq)
+			wake(w);
+	}
+	return r;
+}
+
+/* New messages (UIDs above the view's) from the memo into the view, and
+ * the \Recent claim for them.  Returns how many were added. */
+static uint32_t
+sync_new(struct store_view *v, struct store_changes_memo *m)
+{
+	struct store_user *u = v->u;
+	uint32_t maxuid = store_view_max_uid(v), added = 0;
+	uint32_t first_recent = 0, uidnext = 0;
+	const char *error;
+	bool got = false;
+	size_t i;
+
+	for (i = 0; i < m->nchanged; i++) {
+		if (m->changed[i].uid > maxuid &&
+		    !own_has(v, m->changed[i].modseq)) {
+			uids_push(v, m->changed[i].uid);
+			maxuid = m->changed[i].uid;
+			added++;
+		}
+	}
+	if (added == 0)
+		return 0;
+	/* \Recent goes to one session (RFC 3501 2.3.2): the first to hear
+	 * of the message claims it; the memo's row says whether anyone did
+	 * (claims are ours alone), so only that one writes. */
+	if (v->readonly) {
+		first_recent = m->mb.recent_uid;
+		uidnext = m->mb.uidnext;
+		got = true;
+	} else if (m->mb.recent_uid < m->mb.uidnext) {
+		got = index_mailbox_claim_recent(u->db, v->mailbox_id,
+						 &first_recent, &uidnext,
+						 &error) == 0;
+		if (got)
+			m->mb.recent_uid = uidnext;
+		else
+			log_warn("user=%s claiming \\Recent in %s: %s", u->name,
+				 v->name, error);
+	}
+	if (got)
+		recent_add(v, first_recent, uidnext);
+	return added;
+}
+
+/* store_view_sync() and store_view_sync_woken(). */
+static int
+view_sync(struct store_view *v, bool expunges_allowed, bool woken,
+	  const struct store_sync_cb *cb, void *ctx, enum store_error *err_r,
+	  const char **error_r)
 {
 	struct store_user *u = v->u;
 	struct store_changes_memo *m = &u->memo;
 	struct index_mailbox mb;
+	uint32_t old_maxuid;
+	bool has_kw = false, have_mb = false;
 	size_t i;
-	int r;
+	int r, ret = -1;
 
-	r = index_mailbox_get_by_id(u->db, v->mailbox_id, &mb, error_r);
-	if (r < 0)
-		return store_index_fail(u, err_r, error_r, *error_r);
-	if (r == 0)
-		return 0; /* deleted under us: nothing more will change */
-	if (mb.highestmodseq == v->modseq)
-		return 0;
-	if (!(m->mailbox_id == v->mailbox_id && m->from == v->modseq &&
-	      m->to == mb.highestmodseq)) {
-		store_memo_clear(u);
-		if (index_msg_changes_since(u->db, v->mailbox_id, v->modseq,
-					    memo_changed_cb, memo_expunged_cb, m,
-					    error_r) < 0) {
-			store_memo_clear(u);
-			return store_index_fail(u, err_r, error_r, *error_r);
-		}
-		m->mailbox_id = v->mailbox_id;
-		m->from = v->modseq;
-		m->to = mb.highestmodseq;
-	}
-	for (i = 0; i < m->nchanged; i++)
-		sync_changed_cb(&m->changed[i], c);
-	for (i = 0; i < m->nexpunged; i++)
-		sync_expunged_cb(m->expunged[i], c);
-	if (c->maxmodseq < mb.highestmodseq)
-		c->maxmodseq = mb.highestmodseq;
-	return 0;
-}
-
-int
-store_view_sync(struct store_view *v, bool expunges_allowed,
-		const struct store_sync_cb *cb, void *ctx,
-		enum store_error *err_r, const char **error_r)
-{
-	struct store_user *u = v->u;
-	struct sync_ctx c;
-	uint32_t maxuid, old_maxuid, added = 0, added_recent = 0;
-	bool has_kw = false;
-	size_t i;
-	int ret = -1;
-
-	memset(&c, 0, sizeof(c));
-	c.v = v;
-	c.maxmodseq = v->modseq;
 	pthread_mutex_lock(&u->lock);
 	/* Our own writes change the directories' mtimes, and a fresh mtime
-	 * can't be trusted (sync.c), so checking on every command would
-	 * rescan a big folder over and over: check when asked (NOOP, IDLE's
+	 * can't be trusted (sync.c), so looking on every command would
+	 * rescan a big folder over and over: look when asked (NOOP, IDLE's
 	 * inotify) and otherwise at most once a second. */
-	{
-		struct timespec now;
-
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((v->check_now || now.tv_sec - v->last_check.tv_sec >= 1) &&
-		    maildir_sync(v, v->mailbox_id, err_r, error_r) < 0)
-			log_warn("user=%s maildir sync of %s: %s", u->name,
-				 v->name, *error_r);
+	if (check_due(v)) {
+		r = look(v, &mb, err_r, error_r);
+		if (r < 0)
+			goto out;
+		have_mb = r > 0;
+		if (have_mb && mb.highestmodseq != v->modseq)
+			v->notified = true;
 	}
-	if (changes_since(v, &c, err_r, error_r) < 0)
+	/* Woken for nothing this view hasn't seen (its own write, or an
+	 * inotify event that a look found nothing behind): no index read. */
+	if (woken && !v->notified && v->npending == 0) {
+		ret = 0;
 		goto out;
-	v->modseq = c.maxmodseq;
-	v->nown = 0;
-	/* Expunges by others: now, or kept until they may be sent. */
-	for (i = 0; i < c.nexpunged; i++) {
-		if (!pending_has(v, c.expunged[i])) {
-			if (v->npending == v->cappending) {
-				v->cappending = v->cappending == 0 ? 16 :
-					v->cappending * 2;
-				v->pending_expunges = xreallocarray(
-					v->pending_expunges, v->cappending,
-					sizeof(uint32_t));
-			}
-			v->pending_expunges[v->npending++] = c.expunged[i];
+	}
+	v->notified = false;
+	r = changes_since(v, have_mb ? &mb : NULL, woken, err_r, error_r);
+	if (r < 0)
+		goto out;
+	if (r > 0) {
+		if (v->modseq < m->maxmodseq)
+			v->modseq = m->maxmodseq;
+		/* Expunges by others: now, or kept until they may be sent. */
+		for (i = 0; i < m->nexpunged; i++) {
+			if (store_view_seq(v, m->expunged[i]) != 0)
+				pending_add(v, m->expunged[i]);
 		}
 	}
 	if (expunges_allowed && v->npending > 0) {
@@ -764,87 +925,87 @@ store_view_sync(struct store_view *v, bool expunges_allowed,
 		}
 		v->npending = 0;
 	}
+	if (r == 0) {
+		v->nown = 0;
+		ret = 0;
+		goto out;
+	}
 	/* New messages (UIDs above ours), then flag changes of the others:
 	 * a new message's flags come with its first FETCH. */
-	maxuid = store_view_max_uid(v);
-	old_maxuid = maxuid;
-	for (i = 0; i < c.nchanged; i++) {
-		if (c.changed[i].uid > maxuid) {
-			uids_push(v, c.changed[i].uid);
-			maxuid = c.changed[i].uid;
-			added++;
-		}
-	}
-	if (added > 0) {
-		uint32_t first_recent, uidnext;
-
-		struct index_mailbox mb;
-		bool got = false;
-
-		if (v->readonly) {
-			if (index_mailbox_get_by_id(u->db, v->mailbox_id, &mb,
-						    error_r) > 0) {
-				first_recent = mb.recent_uid;
-				uidnext = mb.uidnext;
-				got = true;
-			}
-		} else if (index_mailbox_get_by_id(u->db, v->mailbox_id, &mb,
-						   error_r) > 0 &&
-			   mb.recent_uid < mb.uidnext) {
-			/* someone else may have claimed them already: only
-			 * then write (IDLE with 1,000 sessions) */
-			got = index_mailbox_claim_recent(u->db, v->mailbox_id,
-							 &first_recent, &uidnext,
-							 error_r) == 0;
-		}
-		if (got)
-			recent_add(v, first_recent, uidnext);
-		added_recent = count_recent(v);
-		if (cb->exists != NULL)
-			cb->exists((uint32_t)v->count, added_recent, ctx);
-	}
-	for (i = 0; i < c.nchanged; i++) {
+	old_maxuid = store_view_max_uid(v);
+	if (sync_new(v, m) > 0 && cb->exists != NULL)
+		cb->exists((uint32_t)v->count, count_recent(v), ctx);
+	for (i = 0; i < m->nchanged; i++) {
+		const struct index_msg *im = &m->changed[i];
 		struct store_msg msg;
 
-		if (pending_has(v, c.changed[i].uid) ||
-		    c.changed[i].uid > old_maxuid)
+		if (own_has(v, im->modseq))
 			continue;
-		fill_msg(v, &c.changed[i], &msg);
+		if (im->keywords[0] != '\0')
+			has_kw = true;
+		if (im->uid > old_maxuid || pending_has(v, im->uid))
+			continue;
+		fill_msg(v, im, &msg);
 		if (msg.seq != 0 && cb->flags != NULL)
 			cb->flags(&msg, ctx);
 	}
-	for (i = 0; i < c.nchanged && !has_kw; i++)
-		has_kw = c.changed[i].keywords[0] != '\0';
-	if (cb->keywords != NULL && has_kw) {
-		struct store_select_info info;
-
-		memset(&info, 0, sizeof(info));
-		if (index_mailbox_keywords(u->db, v->mailbox_id, keyword_cb, &info,
-					   error_r) == 0 &&
-		    info.nkeywords != v->nkeywords) {
-			v->nkeywords = info.nkeywords;
-			cb->keywords(&info, ctx);
-		}
-		store_select_info_free(&info);
+	v->nown = 0;
+	/* The mailbox's keyword list is the memo's too: it only grows with
+	 * a change, which would have renewed the memo. */
+	if (cb->keywords != NULL && has_kw && !m->kw_loaded) {
+		if (index_mailbox_keywords(u->db, v->mailbox_id, keyword_cb,
+					   &m->kw, error_r) == 0)
+			m->kw_loaded = true;
+		else
+			store_select_info_free(&m->kw);
+	}
+	if (cb->keywords != NULL && has_kw && m->kw_loaded &&
+	    m->kw.nkeywords != v->nkeywords) {
+		v->nkeywords = m->kw.nkeywords;
+		cb->keywords(&m->kw, ctx);
 	}
 	ret = 0;
 out:
 	pthread_mutex_unlock(&u->lock);
-	for (i = 0; i < c.nchanged; i++)
-		free((char *)c.changed[i].keywords);
-	free(c.changed);
-	free(c.expunged);
 	return ret;
+}
+
+int
+store_view_sync(struct store_view *v, bool expunges_allowed,
+		const struct store_sync_cb *cb, void *ctx,
+		enum store_error *err_r, const char **error_r)
+{
+	return view_sync(v, expunges_allowed, false, cb, ctx, err_r, error_r);
+}
+
+int
+store_view_sync_woken(struct store_view *v, const struct store_sync_cb *cb,
+		      void *ctx, enum store_error *err_r, const char **error_r)
+{
+	return view_sync(v, true, true, cb, ctx, err_r, error_r);
 }
 
 void
 store_view_check_maildir(struct store_view *v)
 {
 	v->check_now = true;
+	clock_gettime(CLOCK_MONOTONIC, &v->check_asked);
 }
 
-int
-store_view_watch(struct store_view *v)
+static struct store_watch *
+watch_find(struct store_user *u, int64_t mailbox_id)
+{
+	size_t i;
+
+	for (i = 0; i < u->nwatches; i++) {
+		if (u->watches[i].mailbox_id == mailbox_id)
+			return &u->watches[i];
+	}
+	return NULL;
+}
+
+static int
+watch_open(const struct store_view *v)
 {
 	static const char *const subs[] = { "new", "cur" };
 	char path[STORE_PATH_MAX];
@@ -868,6 +1029,82 @@ store_view_watch(struct store_view *v)
 		}
 	}
 	return fd;
+}
+
+int
+store_view_watch(struct store_view *v)
+{
+	struct store_user *u = v->u;
+	struct store_watch *w;
+	int fd = -1;
+
+	pthread_mutex_lock(&u->lock);
+	w = watch_find(u, v->mailbox_id);
+	if (w == NULL) {
+		fd = watch_open(v);
+		if (fd >= 0) {
+			u->watches = xreallocarray(u->watches, u->nwatches + 1,
+						   sizeof(*u->watches));
+			w = &u->watches[u->nwatches++];
+			w->mailbox_id = v->mailbox_id;
+			w->fd = fd;
+			w->refs = 0;
+		}
+	}
+	if (w != NULL) {
+		if (!v->watching) {
+			w->refs++;
+			v->watching = true;
+		}
+		fd = w->fd;
+	}
+	pthread_mutex_unlock(&u->lock);
+	return fd;
+}
+
+/* Drop v's reference on its mailbox's watch.  Caller holds the lock. */
+static void
+watch_release(struct store_view *v)
+{
+	struct store_user *u = v->u;
+	struct store_watch *w;
+
+	if (!v->watching)
+		return;
+	v->watching = false;
+	w = watch_find(u, v->mailbox_id);
+	if (w == NULL || --w->refs > 0)
+		return;
+	close(w->fd);
+	*w = u->watches[--u->nwatches];
+	if (u->nwatches == 0) {
+		free(u->watches);
+		u->watches = NULL;
+	}
+}
+
+void
+store_view_unwatch(struct store_view *v)
+{
+	pthread_mutex_lock(&v->u->lock);
+	watch_release(v);
+	pthread_mutex_unlock(&v->u->lock);
+}
+
+/* v is going (out of the hub already): its watch reference, and a look it
+ * was asked for and nobody has taken yet, which other views may be
+ * counting on (a watch event is read by one session for all).  Caller
+ * holds the lock. */
+static void
+view_leave(struct store_view *v)
+{
+	struct index_mailbox mb;
+	enum store_error err;
+	const char *error;
+
+	watch_release(v);
+	if (v->check_now && check_due(v) && look(v, &mb, &err, &error) < 0)
+		log_warn("user=%s look at %s: %s", v->u->name, v->name, error);
 }
 
 /* ---- fetch ---- */

@@ -172,7 +172,7 @@ void store_select_info_free(struct store_select_info *info);
 
 /* Open `name` for a session.  notify(ctx) is called from any thread, with
  * the store locked, when someone else changed the mailbox: it may only
- * wake its session (event_active) and must not call the store. */
+ * wake its session (queue it on its worker) and must not call the store. */
 struct store_view *store_view_open(struct store_user *u, const char *name,
 				   bool readonly, void (*notify)(void *ctx),
 				   void *ctx, struct store_select_info *info_r,
@@ -212,14 +212,33 @@ struct store_sync_cb {
 int store_view_sync(struct store_view *v, bool expunges_allowed,
 		    const struct store_sync_cb *cb, void *ctx,
 		    enum store_error *err_r, const char **error_r);
-/* Make the next store_view_sync() look at the Maildir for other
- * programs' changes (otherwise it does so at most once a second). */
+/* For a session in IDLE whose notify hook ran (any number of times) or
+ * whose watch fired: store_view_sync(v, true, ...), except that it
+ * returns at once, reading nothing, when no change made since the view's
+ * last sync, no look at the Maildir asked for and no held expunge is
+ * pending (a woken session may have synced already, or the change was its
+ * own); and the first of many sessions woken by one change reads the
+ * index for all of them. */
+int store_view_sync_woken(struct store_view *v, const struct store_sync_cb *cb,
+			  void *ctx, enum store_error *err_r,
+			  const char **error_r);
+/* Make the next sync look at the Maildir for other programs' changes
+ * (otherwise it does so at most once a second), unless another view of
+ * the user looks after this call: one look stands for all of them, and
+ * wakes those it finds behind. */
 void store_view_check_maildir(struct store_view *v);
-/* An inotify descriptor (non-blocking; the caller closes it) that becomes
- * readable when another program changes the mailbox's Maildir, for
- * sessions that must hear of it at once (IDLE); after it fires, call
- * store_view_sync().  -1 if it can't be had (then only commands sync). */
+/* An inotify descriptor (non-blocking) that becomes readable when a file
+ * comes or goes in the mailbox's Maildir, for sessions that must hear of
+ * it at once (IDLE).  It is the mailbox's, shared by every view watching
+ * it on any thread: the caller must not close it, only read it.  Whoever
+ * reads events from it calls store_view_check_maildir() and then
+ * store_view_sync_woken(): that look wakes every view it finds behind.
+ * -1 if it can't be had (then the others' watches or commands tell).
+ * Calling it again while watching returns the same descriptor. */
 int store_view_watch(struct store_view *v);
+/* Stop watching (after the caller stopped polling the descriptor).  Done
+ * by store_view_close() too. */
+void store_view_unwatch(struct store_view *v);
 /* Messages of the view in the UID ranges (sorted, non-overlapping), in
  * UID order. */
 int store_view_fetch(struct store_view *v, const struct store_uid_range *r,
