@@ -502,6 +502,7 @@ struct inbox_move {
 	struct store_user *u;
 	const char *newdir;
 	struct index_msg_new *msgs;
+	bool *pending;   /* its name doesn't carry its flags yet */
 	char **files;
 	size_t count, cap;
 	int failed;
@@ -516,7 +517,9 @@ inbox_move_cb(const struct index_msg *msg, void *ctxp)
 		m->cap = m->cap == 0 ? 64 : m->cap * 2;
 		m->msgs = xreallocarray(m->msgs, m->cap, sizeof(*m->msgs));
 		m->files = xreallocarray(m->files, m->cap, sizeof(char *));
+		m->pending = xreallocarray(m->pending, m->cap, sizeof(bool));
 	}
+	m->pending[m->count] = msg->disk_flags != msg->flags;
 	m->files[m->count] = xstrdup(msg->file);
 	m->msgs[m->count].uid = 0;
 	m->msgs[m->count].file = m->files[m->count];
@@ -571,6 +574,17 @@ rename_inbox(struct store_user *u, const char *newname,
 		buf_clear(&path_to);
 		buf_printf(&path_from, "%s/%s/%s", u->root, in_new ? "new" : "cur",
 			   buf_cstr(&fname));
+		if (m.pending[i]) {
+			/* a flag rename still pending: the moved file takes
+			 * its name now, as the new row has no pending state */
+			buf_clear(&fname);
+			maildir_filename_build(&fname, m.files[i],
+					       strlen(m.files[i]),
+					       store_flags_to_maildir(
+						       store_flags_from_index(
+							       m.msgs[i].flags)), 0);
+			in_new = false;
+		}
 		buf_printf(&path_to, "%s/%s/%s/%s", u->root, buf_cstr(&newdir),
 			   in_new ? "new" : "cur", buf_cstr(&fname));
 		if (rename(buf_cstr(&path_from), buf_cstr(&path_to)) < 0) {
@@ -602,6 +616,8 @@ rename_inbox(struct store_user *u, const char *newname,
 		store_index_fail(u, err_r, error_r, *error_r);
 		goto out;
 	}
+	/* sessions with INBOX selected see its messages go */
+	store_hub_notify(u, inbox.id, NULL);
 	ret = 0;
 out:
 	for (i = 0; i < m.count; i++) {
@@ -610,6 +626,7 @@ out:
 	}
 	free(m.files);
 	free(m.msgs);
+	free(m.pending);
 	free(uids);
 	buf_deinit(&newdir);
 	buf_deinit(&fname);

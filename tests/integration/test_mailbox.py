@@ -2,6 +2,7 @@
 LIST-EXTENDED SPECIAL-USE LIST-STATUS NAMESPACE STATUS, hostile names."""
 import os
 import re
+import time
 
 import pytest
 
@@ -144,6 +145,32 @@ def test_rename_inbox_moves_messages(cli):
     ok(r, "RENAME INBOX Old")
     assert "MESSAGES 1" in ok(r, "STATUS Old (MESSAGES)")[0]
     assert "MESSAGES 0" in ok(r, "STATUS INBOX (MESSAGES)")[0]
+
+
+def test_rename_inbox_tells_sessions_and_keeps_flags(cli, server):
+    """A session with INBOX selected hears the messages go; flags just
+    stored (their file renames maybe still pending) come along."""
+    r, w = cli(), cli()
+    for i in range(50):
+        r.send("a APPEND INBOX {12+}\r\nSubject: x\r\n\r\n")
+        assert r.until_tagged("a")[-1].startswith("a OK")
+    ok(r, "SELECT INBOX")
+    ok(w, "SELECT INBOX")
+    ok(r, "STORE 1:* +FLAGS.SILENT (\\Flagged)")
+    ok(r, "RENAME INBOX Old")
+    lines = ok(w, "NOOP")
+    assert sum(1 for l in lines if l.endswith(" EXPUNGE")) == 50, lines
+    ok(w, "SELECT Old")
+    lines = ok(w, "FETCH 1:* (FLAGS)")
+    assert sum(1 for l in lines if "\\Flagged" in l) == 50, lines
+    md = os.path.join(server.dir, "data", "users", "alice", "Maildir", ".Old")
+    # the Maildir names say it too, now or a moment later
+    for _ in range(100):
+        names = os.listdir(os.path.join(md, "cur"))
+        if len(names) == 50 and all(n.endswith(":2,F") for n in names):
+            break
+        time.sleep(0.05)
+    assert len(names) == 50 and all(n.endswith(":2,F") for n in names), names[:3]
 
 
 def test_subscribe_lsub_and_list_extended(cli):
