@@ -4,6 +4,7 @@
 #include "imap-session.h"
 
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,9 @@
  * flooding client is stopped by TCP flow control, not by our memory. */
 #define IMAP_READ_HIGH_WATER (256 * 1024)
 #define IMAP_CLOSE_TIMEOUT_SECS 10 /* to flush the last lines, then drop */
+/* Write up to this much per loop turn (libevent's default is 16 KB): a
+ * big FETCH goes out in a fraction of the system calls and packets. */
+#define IMAP_MAX_SINGLE_WRITE (256 * 1024)
 
 static void read_cb(struct bufferevent *bev, void *arg);
 static void session_wake(struct worker_conn *conn);
@@ -35,10 +39,13 @@ static void write_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
 static void process_input(struct imap_session *s);
 static void close_when_flushed(struct imap_session *s);
+static void run_slices(struct imap_session *s);
 
 static void
 session_free(struct imap_session *s)
 {
+	if (s->slices.abort != NULL)
+		s->slices.abort(s->slices.ctx);
 	imap_auth_abort(s);
 	/* The view first: once it is out of the hub no thread can wake the
 	 * session, and worker_conn_remove takes it out of the wake queue. */
@@ -201,6 +208,12 @@ session_shutdown(struct worker_conn *conn)
 
 	if (s->busy) {
 		s->stop_requested = true;
+		/* A command in slices can't wait for a client that may not
+		 * read: it finishes now, into the output buffer, and the
+		 * BYE follows it. */
+		while (s->slices.next != NULL && !s->slices.running &&
+		       !s->closing)
+			run_slices(s);
 		return;
 	}
 	imap_session_bye(s, "Server shutting down");
@@ -211,6 +224,7 @@ setup_bev(struct imap_session *s)
 {
 	bufferevent_setcb(s->bev, read_cb, write_cb, event_cb, s);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, IMAP_READ_HIGH_WATER);
+	bufferevent_set_max_single_write(s->bev, IMAP_MAX_SINGLE_WRITE);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
 
@@ -233,7 +247,13 @@ imap_session_accept(struct worker *worker, int fd, const struct sockaddr *peer,
 	struct imap_session *s;
 	struct timeval tv = { (time_t)c->timeout_preauth, 0 };
 	struct buf greet;
+	int one = 1;
 
+	/* Output is queued a loop turn at a time and written in big
+	 * pieces, so Nagle's algorithm would only hold back the tail of a
+	 * response sent in slices (a big FETCH) until the client's delayed
+	 * ACK, 40 ms later. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	s = xmalloc(sizeof(*s));
 	s->worker = worker;
 	s->server = srv;
@@ -629,6 +649,12 @@ imap_session_start_tls(struct imap_session *s)
 		return -1;
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(filter, 1);
+	/* The filter moves our output into the socket's bufferevent as fast
+	 * as it can encrypt it, unless that one has a high-water mark: with
+	 * it, the filter's own output fills up when the client reads slowly,
+	 * which is what the backpressure (and a command in slices) watch. */
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0,
+				 s->server->conf->output_high_water);
 	s->bev = filter;
 	s->tls = true;
 	setup_bev(s);
@@ -645,6 +671,73 @@ imap_session_resume(struct imap_session *s)
 	}
 	if (!s->closing)
 		process_input(s);
+}
+
+void
+imap_session_slices(struct imap_session *s,
+		    bool (*next)(struct imap_session *s, void *ctx),
+		    void (*abort)(void *ctx), void *ctx)
+{
+	s->slices.next = next;
+	s->slices.abort = abort;
+	s->slices.ctx = ctx;
+	/* write_cb runs when the output drains this far */
+	bufferevent_setwatermark(s->bev, EV_WRITE,
+				 s->server->conf->output_high_water / 2, 0);
+}
+
+bool
+imap_session_output_full(const struct imap_session *s)
+{
+	return s->bev == NULL ||
+	       evbuffer_get_length(bufferevent_get_output(s->bev)) >=
+		       s->server->conf->output_high_water;
+}
+
+uint8_t *
+imap_session_reserve(struct imap_session *s, size_t min, size_t *len_r)
+{
+	struct evbuffer_iovec vec;
+
+	*len_r = 0;
+	if (s->bev == NULL || min > EV_SSIZE_MAX ||
+	    evbuffer_reserve_space(bufferevent_get_output(s->bev),
+				   (ev_ssize_t)min, &vec, 1) != 1)
+		return NULL;
+	*len_r = vec.iov_len;
+	return vec.iov_base;
+}
+
+void
+imap_session_commit(struct imap_session *s, uint8_t *p, size_t used)
+{
+	struct evbuffer_iovec vec = { p, used };
+
+	if (s->bev != NULL && p != NULL && used > 0)
+		evbuffer_commit_space(bufferevent_get_output(s->bev), &vec, 1);
+}
+
+/* The next slice of the command in slices; once it is done, on with the
+ * input (as imap_cmd_tagged does for other async commands). */
+static void
+run_slices(struct imap_session *s)
+{
+	bool done;
+
+	/* Called back from inside next() (see running): it goes on by
+	 * itself while the output has room. */
+	if (s->slices.running)
+		return;
+	s->slices.running = true;
+	done = s->slices.next(s, s->slices.ctx);
+	s->slices.running = false;
+	if (!done)
+		return;
+	memset(&s->slices, 0, sizeof(s->slices));
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+	s->cmd_name = NULL;
+	arena_reset(&s->arena);
+	imap_session_resume(s);
 }
 
 static void
@@ -789,6 +882,10 @@ write_cb(struct bufferevent *bev, void *arg)
 	if (s->closing) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 			close_when_flushed(s);
+		return;
+	}
+	if (s->slices.next != NULL) {
+		run_slices(s);
 		return;
 	}
 	if (s->output_blocked) {

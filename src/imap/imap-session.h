@@ -33,6 +33,19 @@ enum imap_state {
 #define IMAP_ENABLED_IMAP4REV2 0x1u
 
 struct imap_auth;
+struct imap_session;
+
+/* A command that answers in slices (a big FETCH), so its output goes out
+ * while the rest is produced and never piles up in memory: next() queues
+ * some more and returns true once it has queued its tagged reply and
+ * freed what it holds; abort() frees it when the session goes first. */
+struct imap_slices {
+	bool (*next)(struct imap_session *s, void *ctx);
+	void (*abort)(void *ctx);
+	void *ctx;
+	bool running; /* next() is on the stack: a write that goes out at
+			 once (TLS) may call write_cb back */
+};
 
 struct imap_session {
 	struct worker_conn conn; /* must stay first: shutdown hook */
@@ -63,6 +76,8 @@ struct imap_session {
 	uint32_t enabled;    /* IMAP_ENABLED_* */
 	unsigned auth_failures;
 	struct imap_auth *auth; /* AUTHENTICATE/LOGIN in progress, owned */
+	struct imap_slices slices; /* a command answering in slices (owns
+				      ctx); next == NULL when none */
 
 	bool busy;           /* a command waits for async work: input paused */
 	bool closing;        /* output is flushed, then the session is freed */
@@ -88,6 +103,23 @@ void imap_session_bye(struct imap_session *s, const char *text);
 void imap_session_close(struct imap_session *s);
 /* An async command finished (tagged reply queued): go on reading input. */
 void imap_session_resume(struct imap_session *s);
+/* The running command answers in slices: it returns IMAP_CMD_ASYNC and
+ * next(s, ctx) is called each time the output has drained to half the
+ * high-water mark, until it returns true.  Meanwhile no other command
+ * runs and nothing is synced, so no untagged EXPUNGE (RFC 9051 7.5.1) or
+ * other response comes between its lines. */
+void imap_session_slices(struct imap_session *s,
+			 bool (*next)(struct imap_session *s, void *ctx),
+			 void (*abort)(void *ctx), void *ctx);
+/* Is the output at the high-water mark (time for a slice to stop)? */
+bool imap_session_output_full(const struct imap_session *s);
+/* Room at the end of the output to format into in place (a big FETCH
+ * saves copying megabytes): at least min bytes, *len_r in all, NULL when
+ * the session has no stream.  imap_session_commit(s, p, used) sends the
+ * first `used`; nothing else may write to the session in between. */
+uint8_t *imap_session_reserve(struct imap_session *s, size_t min,
+			      size_t *len_r);
+void imap_session_commit(struct imap_session *s, uint8_t *p, size_t used);
 /* The session became authenticated as `user`.  0 (kept as int for a
  * future check that can refuse). */
 int imap_session_logged_in(struct imap_session *s, const char *user,

@@ -630,24 +630,69 @@ bind_range(struct index_db *db, enum stmt_id sid, int64_t mailbox_id,
 	return 0;
 }
 
+/* The statement that reads `cols` (INDEX_COLS_*). */
+static enum stmt_id
+fetch_stmt(unsigned cols)
+{
+	if (cols == INDEX_COLS_UID)
+		return ST_MSG_RANGE_UIDS;
+	if ((cols & ~INDEX_COLS_FLAGS) == 0)
+		return ST_MSG_RANGE_NARROW;
+	return ST_MSG_RANGE;
+}
+
+/* A row of that statement. */
+static void
+msg_from_fetch_row(sqlite3_stmt *st, enum stmt_id sid, struct index_msg *msg)
+{
+	if (sid == ST_MSG_RANGE) {
+		msg_from_row(st, msg);
+		return;
+	}
+	memset(msg, 0, sizeof(*msg));
+	msg->uid = (uint32_t)sqlite3_column_int64(st, 0);
+	msg->keywords = "";
+	msg->file = "";
+	if (sid == ST_MSG_RANGE_NARROW) {
+		msg->flags = (uint32_t)sqlite3_column_int64(st, 1);
+		msg->keywords = index_col_text(st, 2);
+	}
+}
+
+/* Rows of ranges[pos->range..] from pos->next_uid on; stops after
+ * max_rows (0: no limit).  1 stopped at the limit, 0 done, -1 error. */
 static int
 msg_fetch(struct index_db *db, int64_t mailbox_id,
-	  const struct index_uid_range *ranges, size_t nranges,
+	  const struct index_uid_range *ranges, size_t nranges, unsigned cols,
+	  size_t max_rows, struct index_fetch_pos *pos,
 	  void (*cb)(const struct index_msg *msg, void *ctx), void *ctx,
 	  const char **error_r)
 {
-	sqlite3_stmt *st = db->st[ST_MSG_RANGE];
+	enum stmt_id sid = fetch_stmt(cols);
+	sqlite3_stmt *st = db->st[sid];
 	struct index_msg msg;
-	size_t i;
+	size_t n = 0;
 	int ret;
 
-	for (i = 0; i < nranges; i++) {
-		if (bind_range(db, ST_MSG_RANGE, mailbox_id, &ranges[i],
-			       error_r) < 0)
+	for (; pos->range < nranges; pos->range++, pos->next_uid = 0) {
+		struct index_uid_range r = ranges[pos->range];
+
+		if (pos->next_uid > r.hi)
+			continue;
+		if (pos->next_uid > r.lo)
+			r.lo = (uint32_t)pos->next_uid;
+		if (max_rows > 0 && n == max_rows)
+			return 1;
+		if (bind_range(db, sid, mailbox_id, &r, error_r) < 0)
 			return -1;
-		while ((ret = index_st_row(db, ST_MSG_RANGE, error_r)) > 0) {
-			msg_from_row(st, &msg);
+		while ((ret = index_st_row(db, sid, error_r)) > 0) {
+			msg_from_fetch_row(st, sid, &msg);
 			cb(&msg, ctx);
+			pos->next_uid = (uint64_t)msg.uid + 1;
+			if (max_rows > 0 && ++n == max_rows) {
+				index_st_done(st);
+				return 1;
+			}
 		}
 		if (ret < 0)
 			return -1;
@@ -656,17 +701,34 @@ msg_fetch(struct index_db *db, int64_t mailbox_id,
 }
 
 int
+index_msg_fetch_part(struct index_db *db, int64_t mailbox_id,
+		     const struct index_uid_range *ranges, size_t nranges,
+		     unsigned cols, size_t max_rows, struct index_fetch_pos *pos,
+		     void (*cb)(const struct index_msg *msg, void *ctx),
+		     void *ctx, const char **error_r)
+{
+	int ret;
+
+	if (index_enter(db, error_r) < 0 ||
+	    index_txn_begin(db, INDEX_TXN_READ, error_r) < 0)
+		return -1;
+	ret = msg_fetch(db, mailbox_id, ranges, nranges, cols, max_rows, pos,
+			cb, ctx, error_r);
+	if (ret < 0)
+		return index_txn_fail(db, error_r);
+	return index_txn_commit(db, error_r) < 0 ? -1 : ret;
+}
+
+int
 index_msg_fetch(struct index_db *db, int64_t mailbox_id,
 		const struct index_uid_range *ranges, size_t nranges,
 		void (*cb)(const struct index_msg *msg, void *ctx), void *ctx,
 		const char **error_r)
 {
-	if (index_enter(db, error_r) < 0 ||
-	    index_txn_begin(db, INDEX_TXN_READ, error_r) < 0)
-		return -1;
-	if (msg_fetch(db, mailbox_id, ranges, nranges, cb, ctx, error_r) < 0)
-		return index_txn_fail(db, error_r);
-	return index_txn_commit(db, error_r);
+	struct index_fetch_pos pos = { 0, 0 };
+
+	return index_msg_fetch_part(db, mailbox_id, ranges, nranges,
+				    INDEX_COLS_ALL, 0, &pos, cb, ctx, error_r);
 }
 
 int

@@ -140,6 +140,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_MSG_RANGE_FLAGS] = "SELECT uid, flags, keywords, modseq, size "
 		"FROM messages WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 "
 		"ORDER BY uid",
+	/* The narrow reads of index_msg_fetch_part (INDEX_COLS_*). */
+	[ST_MSG_RANGE_UIDS] = "SELECT uid FROM messages WHERE "
+		"mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid",
+	[ST_MSG_RANGE_NARROW] = "SELECT uid, flags, keywords FROM messages "
+		"WHERE mailbox_id = ?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid",
 	/* disk_flags keeps what the file name says until the renamer
 	 * (store-rename.c) has renamed the file; NULL once they agree. */
 	[ST_MSG_UPDATE_FLAGS] = "UPDATE messages SET flags = ?3, "

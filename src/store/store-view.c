@@ -574,10 +574,10 @@ store_view_close(struct store_view **vp)
 /* ---- sync ---- */
 
 static void
-fill_msg(const struct store_view *v, const struct index_msg *m,
-	 struct store_msg *out)
+fill_msg_at(const struct store_view *v, const struct index_msg *m,
+	    uint32_t seq, struct store_msg *out)
 {
-	out->seq = store_view_seq(v, m->uid);
+	out->seq = seq;
 	out->uid = m->uid;
 	out->flags = store_flags_from_index(m->flags);
 	out->keywords = m->keywords;
@@ -585,6 +585,13 @@ fill_msg(const struct store_view *v, const struct index_msg *m,
 	out->internaldate = m->internaldate;
 	out->size = m->size;
 	out->modseq = m->modseq;
+}
+
+static void
+fill_msg(const struct store_view *v, const struct index_msg *m,
+	 struct store_msg *out)
+{
+	fill_msg_at(v, m, store_view_seq(v, m->uid), out);
 }
 
 static bool
@@ -1111,20 +1118,65 @@ view_leave(struct store_view *v)
 
 struct fetch_ctx {
 	struct store_view *v;
+	struct store_fetch_pos *pos;
 	void (*cb)(const struct store_msg *msg, void *ctx);
 	void *ctx;
 };
+
+/* store_view_seq for a walk in UID order: the message after the previous
+ * one is usually the next sequence number, so look there first. */
+static uint32_t
+view_seq_after(const struct store_view *v, uint32_t uid, uint32_t prev_seq)
+{
+	if (prev_seq < UINT32_MAX && store_view_uid(v, prev_seq + 1) == uid)
+		return prev_seq + 1;
+	return store_view_seq(v, uid);
+}
 
 static void
 fetch_cb(const struct index_msg *m, void *ctxp)
 {
 	struct fetch_ctx *f = ctxp;
 	struct store_msg msg;
+	uint32_t seq = view_seq_after(f->v, m->uid, f->pos->seq);
 
-	fill_msg(f->v, m, &msg);
-	if (msg.seq == 0)
+	if (seq == 0)
 		return; /* not (yet) in this session's view */
+	f->pos->seq = seq;
+	fill_msg_at(f->v, m, seq, &msg);
 	f->cb(&msg, f->ctx);
+}
+
+int
+store_view_fetch_part(struct store_view *v, const struct store_uid_range *r,
+		      size_t nr, unsigned fields, size_t max_msgs,
+		      struct store_fetch_pos *pos,
+		      void (*cb)(const struct store_msg *msg, void *ctx),
+		      void *ctx, enum store_error *err_r, const char **error_r)
+{
+	struct fetch_ctx f = { v, pos, cb, ctx };
+	struct index_fetch_pos ipos;
+	unsigned cols = INDEX_COLS_UID;
+	int ret;
+
+	if (pos->range >= nr)
+		return 0;
+	if (fields & STORE_FETCH_FLAGS)
+		cols |= INDEX_COLS_FLAGS;
+	if (fields & ~STORE_FETCH_FLAGS)
+		cols = INDEX_COLS_ALL;
+	ipos.range = pos->range;
+	ipos.next_uid = pos->next_uid;
+	pthread_mutex_lock(&v->u->lock);
+	ret = index_msg_fetch_part(v->u->db, v->mailbox_id,
+				   (const struct index_uid_range *)r, nr, cols,
+				   max_msgs, &ipos, fetch_cb, &f, error_r);
+	if (ret < 0)
+		ret = store_index_fail(v->u, err_r, error_r, *error_r);
+	pthread_mutex_unlock(&v->u->lock);
+	pos->range = ipos.range;
+	pos->next_uid = ipos.next_uid;
+	return ret;
 }
 
 int
@@ -1132,18 +1184,11 @@ store_view_fetch(struct store_view *v, const struct store_uid_range *r,
 		 size_t nr, void (*cb)(const struct store_msg *msg, void *ctx),
 		 void *ctx, enum store_error *err_r, const char **error_r)
 {
-	struct fetch_ctx f = { v, cb, ctx };
-	int ret = 0;
+	struct store_fetch_pos pos;
 
-	if (nr == 0)
-		return 0;
-	pthread_mutex_lock(&v->u->lock);
-	if (index_msg_fetch(v->u->db, v->mailbox_id,
-			    (const struct index_uid_range *)r, nr, fetch_cb, &f,
-			    error_r) < 0)
-		ret = store_index_fail(v->u, err_r, error_r, *error_r);
-	pthread_mutex_unlock(&v->u->lock);
-	return ret;
+	memset(&pos, 0, sizeof(pos));
+	return store_view_fetch_part(v, r, nr, STORE_FETCH_ALL, 0, &pos, cb,
+				     ctx, err_r, error_r);
 }
 
 /* ---- store ---- */

@@ -245,6 +245,35 @@ int store_view_fetch(struct store_view *v, const struct store_uid_range *r,
 		     size_t nr, void (*cb)(const struct store_msg *msg, void *ctx),
 		     void *ctx, enum store_error *err_r, const char **error_r);
 
+/* What store_view_fetch_part reads besides the UID, the sequence number
+ * and \Recent; the other fields of struct store_msg come back as 0 ("").
+ * The narrower, the cheaper a FETCH of a big mailbox. */
+#define STORE_FETCH_UID 0x0u   /* nothing more */
+#define STORE_FETCH_FLAGS 0x1u /* flags, keywords */
+#define STORE_FETCH_ALL 0xffu  /* every field */
+
+/* Where a sliced fetch goes on from; zeroed before the first call. */
+struct store_fetch_pos {
+	size_t range;      /* the range being read */
+	uint64_t next_uid; /* first UID not read yet in it; 0: its start */
+	uint32_t seq;      /* the last message's sequence number (a hint) */
+};
+
+/* store_view_fetch in slices, so a big FETCH can go out while it is
+ * being read and the user's lock is never held for long: the `fields`
+ * (STORE_FETCH_*) of at most max_msgs messages from *pos on, *pos moved
+ * past them.  Each call is one consistent read; a message changed by
+ * another session between two calls is reported as it is when its slice
+ * is read, one expunged meanwhile is left out.  1 when more may follow
+ * (call again with the same ranges and pos), 0 when done, -1 on error. */
+int store_view_fetch_part(struct store_view *v,
+			  const struct store_uid_range *r, size_t nr,
+			  unsigned fields, size_t max_msgs,
+			  struct store_fetch_pos *pos,
+			  void (*cb)(const struct store_msg *msg, void *ctx),
+			  void *ctx, enum store_error *err_r,
+			  const char **error_r);
+
 enum store_flag_mode {
 	STORE_FLAGS_REPLACE,
 	STORE_FLAGS_ADD,

@@ -1,8 +1,9 @@
 /* Unit tests for index.c: schema creation and reopen, UIDVALIDITY and UID
  * monotonicity, counters against COUNT(*) queries, flag modes and modseq
- * bumps, rename with children, changes since a modseq, \Recent claims,
- * subscriptions, meta, caller transactions, corruption detection, two
- * handles on one file, and a 100,000-message run with timings. */
+ * bumps, reads in slices, rename with children, changes since a modseq,
+ * \Recent claims, subscriptions, meta, caller transactions, corruption
+ * detection, two handles on one file, and a 100,000-message run with
+ * timings. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -798,6 +799,108 @@ test_flags_modseq(void **state)
 	check_counters(f, id);
 }
 
+/* One slice of index_msg_fetch_part into s (appended); its return. */
+static int
+part(struct fixture *f, int64_t id, const struct index_uid_range *r,
+     size_t nr, unsigned cols, size_t max, struct index_fetch_pos *pos,
+     struct seen *s)
+{
+	const char *error;
+	int ret = index_msg_fetch_part(f->db, id, r, nr, cols, max, pos,
+				       seen_msg, s, &error);
+
+	if (ret < 0)
+		fail_msg("fetch part: %s", error);
+	return ret;
+}
+
+static void
+size_msg(const struct index_msg *msg, void *ctx)
+{
+	struct seen *s = ctx;
+
+	seen_msg(msg, ctx);
+	s->modseq[s->n - 1] = msg->size; /* the column asked for or not */
+	s->modified[s->n - 1] = msg->file[0] != '\0';
+}
+
+static void
+test_fetch_part(void **state)
+{
+	struct fixture *f = *state;
+	struct index_uid_range r[3] = { { 2, 4 }, { 6, 6 }, { 8, UINT32_MAX } };
+	struct index_uid_range one = { 10, 10 }, nine = { 9, 9 };
+	struct index_fetch_pos pos;
+	struct seen s, s2;
+	uint64_t m;
+	const char *error;
+	int64_t id = mk(f->db, "P", NULL);
+	size_t i;
+
+	add(f->db, id, "a", 5, INDEX_FLAG_SEEN, NULL, NULL);
+	add(f->db, id, "b", 5, INDEX_FLAG_FLAGGED, "k1 k2", NULL);
+
+	/* two at a time, FLAGS columns only: every range, in order, each
+	 * message once, even where a slice ends at a range's end */
+	memset(&s, 0, sizeof(s));
+	memset(&pos, 0, sizeof(pos));
+	assert_int_equal(part(f, id, r, 3, INDEX_COLS_FLAGS, 2, &pos, &s), 1);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(part(f, id, r, 3, INDEX_COLS_FLAGS, 2, &pos, &s), 1);
+	assert_int_equal(s.n, 4); /* 4 (end of a range), 6 */
+	/* meanwhile 9 goes and 10 changes: the next slices see it */
+	assert_int_equal(index_msg_expunge(f->db, id, &nine, 1, NULL, NULL,
+					   NULL, &error), 0);
+	assert_int_equal(store(f->db, id, 10, 10, INDEX_STORE_ADD,
+			       INDEX_FLAG_ANSWERED, NULL, 0, &s2, &m), 0);
+	assert_int_equal(part(f, id, r, 3, INDEX_COLS_FLAGS, 2, &pos, &s), 1);
+	assert_int_equal(s.n, 6);
+	assert_int_equal(part(f, id, r, 3, INDEX_COLS_FLAGS, 2, &pos, &s), 0);
+	assert_int_equal(s.n, 6);
+	{
+		static const uint32_t want[] = { 2, 3, 4, 6, 8, 10 };
+
+		for (i = 0; i < 6; i++)
+			assert_int_equal(s.uids[i], want[i]);
+	}
+	assert_int_equal(s.flags[0], INDEX_FLAG_SEEN);
+	assert_string_equal(s.kw[0], "");
+	assert_int_equal(s.flags[3], INDEX_FLAG_FLAGGED);
+	assert_string_equal(s.kw[3], "k1 k2");
+	assert_int_equal(s.flags[5], INDEX_FLAG_FLAGGED | INDEX_FLAG_ANSWERED);
+	assert_int_equal(s.modseq[0], 0); /* not asked for */
+	/* done stays done */
+	assert_int_equal(part(f, id, r, 3, INDEX_COLS_FLAGS, 2, &pos, &s), 0);
+	assert_int_equal(s.n, 6);
+
+	/* the UID alone; no limit is one call */
+	memset(&s, 0, sizeof(s));
+	memset(&pos, 0, sizeof(pos));
+	assert_int_equal(part(f, id, r, 3, INDEX_COLS_UID, 0, &pos, &s), 0);
+	assert_int_equal(s.n, 6);
+	assert_int_equal(s.uids[5], 10);
+	assert_int_equal(s.flags[5], 0);
+	assert_string_equal(s.kw[5], "");
+
+	/* every column: what index_msg_fetch gives */
+	memset(&s, 0, sizeof(s));
+	memset(&pos, 0, sizeof(pos));
+	assert_int_equal(index_msg_fetch_part(f->db, id, &one, 1,
+					      INDEX_COLS_ALL, 1, &pos,
+					      size_msg, &s, &error), 1);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.modseq[0], 104); /* size of the 5th of "b" */
+	assert_true(s.modified[0]);         /* a file name */
+	assert_string_equal(s.kw[0], "k1 k2");
+	memset(&s, 0, sizeof(s));
+	memset(&pos, 0, sizeof(pos));
+	assert_int_equal(index_msg_fetch_part(f->db, id, &one, 1,
+					      INDEX_COLS_FLAGS, 0, &pos,
+					      size_msg, &s, &error), 0);
+	assert_int_equal(s.modseq[0], 0);
+	assert_false(s.modified[0]);
+}
+
 static void
 test_rename_children(void **state)
 {
@@ -1256,6 +1359,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_counters, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_flags_modseq, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fetch_part, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rename_children, setup,
 						teardown),
