@@ -116,6 +116,7 @@ fetch_item(const struct imap_arg *a, unsigned *items)
 struct fetch_job {
 	struct imap_session *s;
 	const char *tag;                /* command arena */
+	const char *done;               /* the tagged OK's text */
 	struct store_uid_range *ranges; /* command arena */
 	size_t nranges;
 	unsigned items;                 /* FI_* */
@@ -343,16 +344,43 @@ fetch_next(struct imap_session *s, void *ctx)
 	if (ret < 0)
 		imap_cmd_store_fail(&cmd, err, error);
 	else
-		imap_cmd_ok(&cmd, "FETCH completed");
+		imap_cmd_ok(&cmd, f->done);
 	fetch_job_free(f);
 	return true;
+}
+
+/* Answer `items` of the messages in ranges, in slices, then tag OK with
+ * `done` (FETCH, and STORE without .SILENT). */
+static enum imap_cmd_status
+fetch_start(struct imap_cmd *cmd, struct store_uid_range *ranges,
+	    size_t nranges, unsigned items, const char *done)
+{
+	struct fetch_job *f;
+
+	f = arena_alloc(cmd->arena, sizeof(*f));
+	f->s = cmd->session;
+	f->tag = cmd->tag;
+	f->done = done;
+	f->ranges = ranges;
+	f->nranges = nranges;
+	f->items = items;
+	f->fields = STORE_FETCH_UID;
+	if (items & FI_FLAGS)
+		f->fields |= STORE_FETCH_FLAGS;
+	if (items & (FI_INTERNALDATE | FI_SIZE))
+		f->fields = STORE_FETCH_ALL;
+	f->slice = FETCH_SLICE_FIRST;
+	buf_init(&f->line, 0);
+	if (fetch_next(cmd->session, f))
+		return IMAP_CMD_DONE;
+	imap_session_slices(cmd->session, fetch_next, fetch_job_free, f);
+	return IMAP_CMD_ASYNC;
 }
 
 /* RFC 9051 6.4.5: FETCH sequence-set (items) */
 enum imap_cmd_status
 cmd_fetch(struct imap_cmd *cmd)
 {
-	struct fetch_job *f;
 	struct store_uid_range *ranges;
 	const char *error;
 	size_t nranges, i;
@@ -374,47 +402,10 @@ cmd_fetch(struct imap_cmd *cmd)
 		items |= FI_UID; /* RFC 9051 6.4.9 */
 	if (imap_cmd_uid_ranges(cmd, &cmd->args[0], &ranges, &nranges, &error) < 0)
 		return imap_cmd_bad(cmd, error);
-	f = arena_alloc(cmd->arena, sizeof(*f));
-	f->s = cmd->session;
-	f->tag = cmd->tag;
-	f->ranges = ranges;
-	f->nranges = nranges;
-	f->items = items;
-	f->fields = STORE_FETCH_UID;
-	if (items & FI_FLAGS)
-		f->fields |= STORE_FETCH_FLAGS;
-	if (items & (FI_INTERNALDATE | FI_SIZE))
-		f->fields = STORE_FETCH_ALL;
-	f->slice = FETCH_SLICE_FIRST;
-	buf_init(&f->line, 0);
-	if (fetch_next(cmd->session, f))
-		return IMAP_CMD_DONE;
-	imap_session_slices(cmd->session, fetch_next, fetch_job_free, f);
-	return IMAP_CMD_ASYNC;
+	return fetch_start(cmd, ranges, nranges, items, "FETCH completed");
 }
 
 /* ---- STORE ---- */
-
-struct store_out {
-	struct imap_session *s;
-	bool uid;
-	struct buf out;
-};
-
-static void
-store_out_cb(const struct store_msg *m, void *ctxp)
-{
-	struct store_out *o = ctxp;
-
-	buf_clear(&o->out);
-	buf_printf(&o->out, "* %u FETCH (", m->seq);
-	if (o->uid)
-		buf_printf(&o->out, "UID %u ", m->uid);
-	buf_append_str(&o->out, "FLAGS ");
-	imap_session_flags(o->s, &o->out, m->flags, m->keywords, m->recent);
-	buf_append_str(&o->out, ")\r\n");
-	imap_session_write(o->s, o->out.data, o->out.len);
-}
 
 /* RFC 9051 6.4.6: STORE set [+|-]FLAGS[.SILENT] (flags) | flag... */
 enum imap_cmd_status
@@ -426,7 +417,6 @@ cmd_store(struct imap_cmd *cmd)
 	const char *item, *error, **kw;
 	const struct imap_arg *fl;
 	enum store_error err;
-	struct store_out o;
 	size_t nranges, nfl, nkw;
 	unsigned flags;
 	bool silent = false;
@@ -456,19 +446,17 @@ cmd_store(struct imap_cmd *cmd)
 		return imap_cmd_bad(cmd, error);
 	if (store_view_readonly(s->view))
 		return imap_cmd_no(cmd, "READ-ONLY", "Mailbox is read-only");
-	o.s = s;
-	o.uid = cmd->uid;
-	buf_init(&o.out, 0);
 	ret = store_view_store(s->view, ranges, nranges, mode, flags, kw, nkw,
 			       NULL, NULL, &err, &error);
-	/* RFC 9051 6.4.6: without .SILENT, the flags of every message in
-	 * the set (changed or not) come back as FETCH responses. */
-	if (ret == 0 && !silent)
-		ret = store_view_fetch(s->view, ranges, nranges, store_out_cb, &o,
-				       &err, &error);
-	buf_deinit(&o.out);
 	if (ret < 0)
 		return imap_cmd_store_fail(cmd, err, error);
+	/* RFC 9051 6.4.6: without .SILENT, the flags of every message in
+	 * the set (changed or not) come back as FETCH responses (with the
+	 * UID for UID STORE, 6.4.9), as a FETCH would send them. */
+	if (!silent)
+		return fetch_start(cmd, ranges, nranges,
+				   FI_FLAGS | (cmd->uid ? FI_UID : 0),
+				   "STORE completed");
 	return imap_cmd_ok(cmd, "STORE completed");
 }
 
