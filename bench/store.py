@@ -1247,9 +1247,10 @@ def main():
             with open(INOTIFY_INSTANCES, "w") as f:
                 f.write("%d\n" % need)
             inotify_note = ("fs.inotify.max_user_instances raised from %d to %d "
-                            "for the run (both servers open one inotify instance "
-                            "per IDLE session/process; at %d Dovecot falls back to "
-                            "polling every 30 s), restored afterwards"
+                            "for the run (Dovecot opens one inotify instance per "
+                            "IDLE process and at %d falls back to polling every "
+                            "30 s; Satchel opens one per selected mailbox), "
+                            "restored afterwards"
                             % (inotify_old, need, inotify_old))
             log(inotify_note)
         else:

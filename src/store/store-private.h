@@ -14,6 +14,7 @@
 
 #define STORE_PATH_MAX 4096
 #define STORE_UID_CACHE 4 /* mailboxes per user; 400 KB each at 100,000 */
+#define STORE_STATUS_CHECKS 256 /* mailboxes whose last STATUS look is kept */
 /* Mailboxes per user whose last Maildir look is remembered: enough for
  * the folders a client keeps IDLE connections on; one more only means a
  * look of its own now and then. */
@@ -56,6 +57,11 @@ struct store_user {
 		struct store_uidset *set; /* one reference */
 	} uid_cache[STORE_UID_CACHE];
 	unsigned uid_cache_next;
+	/* When STATUS last looked at a mailbox's folder.  Guarded by lock. */
+	struct store_status_check {
+		int64_t mailbox_id;   /* 0 = empty */
+		struct timespec when; /* CLOCK_MONOTONIC */
+	} status_checks[STORE_STATUS_CHECKS];
 	/* The last "what changed in mailbox X since modseq A" answer: when
 	 * a write wakes 1,000 IDLE sessions that were all at A, one index
 	 * query serves them all.  Guarded by lock. */

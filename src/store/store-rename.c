@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "maildir.h"
@@ -26,8 +27,15 @@
 #include "sync.h"
 #include "xalloc.h"
 
-/* Renames per lock hold: ~10-30 ms of other sessions' waiting. */
-#define RENAME_BATCH 1000
+/* Renames per lock hold: a few ms that a session's command may wait. */
+#define RENAME_BATCH 200
+/* Between batches the lock is left free this long, so that a session's
+ * command (the FETCH replies of the STORE that queued the work, a sliced
+ * FETCH) gets it rather than waiting behind every batch. */
+#define RENAME_PAUSE_USEC 1000
+/* A kick waits this long first: the client that stored usually reads
+ * right after, and gets the lock to itself for that. */
+#define RENAME_DELAY_USEC 50000
 
 struct rename_job {
 	struct rename_job *next;
@@ -216,10 +224,12 @@ rename_main(void *arg)
 		/* One pass over the pending rows (the cursor moves on past
 		 * failures); bounded by 2^32 / RENAME_BATCH rounds. */
 		after = 0;
+		usleep(RENAME_DELAY_USEC);
 		for (rounds = 0; rounds < UINT32_MAX / RENAME_BATCH + 1; rounds++) {
-			if (rename_batch(j->u, j->mailbox_id, &after) <= 0 ||
-			    stopping())
+			if (stopping() ||
+			    rename_batch(j->u, j->mailbox_id, &after) <= 0)
 				break;
+			usleep(RENAME_PAUSE_USEC);
 		}
 		store_user_unref(&j->u);
 		free(j);

@@ -220,6 +220,38 @@ user_free(struct store_user *u)
 	free(u);
 }
 
+/* STATUS looks at the Maildir at most once a second per mailbox: a
+ * folder written in the last moments has mtimes that can't be trusted
+ * (sync.c), and a client polling STATUS must not rescan it each time.
+ * Caller holds u->lock. */
+static bool
+status_check_due(struct store_user *u, int64_t mailbox_id)
+{
+	struct timespec now;
+	struct store_status_check *c, *oldest = &u->status_checks[0];
+	size_t i;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	for (i = 0; i < STORE_STATUS_CHECKS; i++) {
+		c = &u->status_checks[i];
+		if (c->mailbox_id == mailbox_id) {
+			if (now.tv_sec - c->when.tv_sec < 1 ||
+			    (now.tv_sec - c->when.tv_sec == 1 &&
+			     now.tv_nsec < c->when.tv_nsec))
+				return false;
+			c->when = now;
+			return true;
+		}
+		if (c->when.tv_sec < oldest->when.tv_sec ||
+		    (c->when.tv_sec == oldest->when.tv_sec &&
+		     c->when.tv_nsec < oldest->when.tv_nsec))
+			oldest = c;
+	}
+	oldest->mailbox_id = mailbox_id;
+	oldest->when = now;
+	return true;
+}
+
 void
 store_mailbox_sync(struct store_user *u, const char *name, int64_t mailbox_id)
 {
@@ -875,7 +907,7 @@ store_mailbox_status(struct store_user *u, const char *name,
 	name = store_mailbox_canonical(name);
 	pthread_mutex_lock(&u->lock);
 	r = index_mailbox_get(u->db, name, &mb, error_r);
-	if (r > 0 && !mb.noselect)
+	if (r > 0 && !mb.noselect && status_check_due(u, mb.id))
 		store_mailbox_sync(u, name, mb.id);
 	if (r < 0) {
 		store_index_fail(u, err_r, error_r, *error_r);
@@ -1025,8 +1057,6 @@ store_append(struct store_user *u, const char *mailbox,
 	}
 	if (store_name_to_dir(mailbox, &dir, err_r, error_r) < 0)
 		goto out;
-	/* Others' files first, so they keep UIDs below ours. */
-	store_mailbox_sync(u, mailbox, mb.id);
 	sync_own_write_begin(u->db, u->root, buf_cstr(&dir), mb.id, &clean);
 	for (i = 0; i < count; i++) {
 		struct maildir_delivery *d;

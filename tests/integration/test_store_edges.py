@@ -221,3 +221,24 @@ def test_store_flags_reach_file_names(server_factory):
     assert len(answered) == 1, answered
     assert sum(1 for l in lines if "FLAGS ()" in l) == n - 1
     r.close()
+
+
+def test_status_sees_external_delivery(server_factory):
+    """STATUS looks at the folder (at most once a second): mail another
+    program drops in is counted without a SELECT."""
+    srv = server_factory()
+    r = Raw(srv.connect())
+    r.line()
+    r.send("l LOGIN alice wonderland\r\n")
+    assert r.until_tagged("l")[-1].startswith("l OK")
+    r.send("s STATUS INBOX (MESSAGES UNSEEN)\r\n")
+    assert "MESSAGES 0" in r.until_tagged("s")[0]
+    md = os.path.join(srv.dir, "data", "users", "alice", "Maildir")
+    with open(os.path.join(md, "tmp", "x1"), "w") as f:
+        f.write("Subject: external\r\n\r\nhello\r\n")
+    os.rename(os.path.join(md, "tmp", "x1"), os.path.join(md, "new", "1700000000.x1.host"))
+    time.sleep(1.1)
+    r.send("s STATUS INBOX (MESSAGES UNSEEN)\r\n")
+    st = r.until_tagged("s")[0]
+    assert "MESSAGES 1" in st and "UNSEEN 1" in st, st
+    r.close()
