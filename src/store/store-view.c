@@ -181,8 +181,9 @@ uids_push(struct store_view *v, uint32_t uid)
 	v->uids[v->count++] = uid;
 }
 
-uint32_t
-store_view_seq(const struct store_view *v, uint32_t uid)
+/* Number of messages with a UID below uid. */
+static size_t
+uids_below(const struct store_view *v, uint32_t uid)
 {
 	size_t lo = 0, hi = v->count;
 
@@ -194,6 +195,14 @@ store_view_seq(const struct store_view *v, uint32_t uid)
 		else
 			hi = mid;
 	}
+	return lo;
+}
+
+uint32_t
+store_view_seq(const struct store_view *v, uint32_t uid)
+{
+	size_t lo = uids_below(v, uid);
+
 	return lo < v->count && v->uids[lo] == uid ? (uint32_t)lo + 1 : 0;
 }
 
@@ -225,23 +234,6 @@ const char *
 store_view_name(const struct store_view *v)
 {
 	return v->name;
-}
-
-/* Number of messages with a UID below uid. */
-static size_t
-uids_below(const struct store_view *v, uint32_t uid)
-{
-	size_t lo = 0, hi = v->count;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (v->uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
 }
 
 /* How many of the view's messages are \Recent to it: O(ranges log n),
