@@ -52,6 +52,7 @@ cli_index(int argc, char **argv)
 		ret = store_index_rebuild(name, home, &report, &err, &error);
 	else
 		ret = store_index_check(name, home, &report, &err, &error);
+	store_shutdown(); /* background flag renames, if the open queued any */
 	if (report != NULL)
 		fputs(report, stdout);
 	free(report);

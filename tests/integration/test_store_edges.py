@@ -242,3 +242,40 @@ def test_status_sees_external_delivery(server_factory):
     st = r.until_tagged("s")[0]
     assert "MESSAGES 1" in st and "UNSEEN 1" in st, st
     r.close()
+
+
+def test_index_rebuild_keeps_flags_whose_renames_were_pending(server_factory):
+    """kill -9 right after a big STORE leaves renames pending; `satchel
+    index rebuild` then keeps the stored flags (finishing the renames)
+    rather than taking the old file names for the truth."""
+    import signal as sig
+    from conftest import SATCHEL
+    srv = server_factory()
+    md = os.path.join(srv.dir, "data", "users", "alice", "Maildir", "cur")
+    n = 2000
+    r = login_select(srv)
+    body = b"Subject: m\r\n\r\nx\r\n"
+    r.send(b"".join(b"a%d APPEND INBOX {%d+}\r\n%s\r\n" % (i, len(body), body)
+                    for i in range(n)))
+    r.until_tagged("a%d" % (n - 1), timeout=120)
+    r.send("s SELECT INBOX\r\n")
+    r.until_tagged("s")
+    r.send("t STORE 1:* +FLAGS.SILENT (\\Answered)\r\n")
+    assert r.until_tagged("t", timeout=60)[-1].startswith("t OK")
+    srv.proc.send_signal(sig.SIGKILL)  # our own daemon, by PID
+    srv.proc.wait(10)
+    srv.logf.close()
+    srv.proc = None
+    env = dict(os.environ, SATCHEL_CONFIG=srv.conf_path)
+    reb = subprocess.run([SATCHEL, "index", "rebuild", "alice"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert reb.returncode == 0, reb.stdout + reb.stderr
+    names = os.listdir(md)
+    assert len(names) == n and all(x.endswith(":2,R") for x in names), \
+        [x for x in names if not x.endswith(":2,R")][:3]
+    srv.start()
+    r = login_select(srv)
+    r.send("f FETCH 1:* (FLAGS)\r\n")
+    lines = r.until_tagged("f", timeout=60)[:-1]
+    assert sum(1 for l in lines if "FLAGS (\\Answered)" in l) == n, lines[:3]
+    r.close()
