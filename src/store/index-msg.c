@@ -197,36 +197,19 @@ static int
 range_write(struct index_db *db, enum stmt_id sid, int64_t mailbox_id,
 	    uint32_t lo, uint32_t hi, const char **error_r)
 {
-	sqlite3_stmt *st = db->st[sid];
-	int rc;
+	const int64_t args[] = { mailbox_id, lo, hi };
 
-	rc = index_bind_i64(st, 1, mailbox_id);
-	if (rc == SQLITE_OK)
-		rc = index_bind_i64(st, 2, lo);
-	if (rc == SQLITE_OK && sid != ST_RANGE_DELETE)
-		rc = index_bind_i64(st, 3, hi);
-	if (rc != SQLITE_OK)
-		return index_bind_fail(db, st, rc, "bind", error_r);
-	return index_st_exec(db, sid, error_r);
+	return index_exec_i64(db, sid, args, sid == ST_RANGE_DELETE ? 2 : 3,
+			      error_r);
 }
 
 /* Recompute the mailbox's runs from its messages (repair). */
 static int
 ranges_rebuild(struct index_db *db, int64_t mailbox_id, const char **error_r)
 {
-	static const enum stmt_id ids[] = { ST_RANGE_DELETE_ALL, ST_RANGE_REBUILD };
-	size_t i;
-	int rc;
-
-	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
-		rc = index_bind_i64(db->st[ids[i]], 1, mailbox_id);
-		if (rc != SQLITE_OK)
-			return index_bind_fail(db, db->st[ids[i]], rc, "bind",
-					       error_r);
-		if (index_st_exec(db, ids[i], error_r) < 0)
-			return -1;
-	}
-	return 0;
+	if (index_exec_i64(db, ST_RANGE_DELETE_ALL, &mailbox_id, 1, error_r) < 0)
+		return -1;
+	return index_exec_i64(db, ST_RANGE_REBUILD, &mailbox_id, 1, error_r);
 }
 
 /* UIDs lo..hi (all new) joined the mailbox. */
@@ -392,24 +375,6 @@ index_msg_pending_mailboxes(struct index_db *db,
 	return ret < 0 ? -1 : 0;
 }
 
-/* ?1 mailbox, ?2 uid[, ?3 flags] for SET_DISK / CLEAR_DISK. */
-static int
-disk_write(struct index_db *db, enum stmt_id sid, int64_t mailbox_id,
-	   uint32_t uid, uint32_t flags, const char **error_r)
-{
-	sqlite3_stmt *st = db->st[sid];
-	int rc;
-
-	rc = index_bind_i64(st, 1, mailbox_id);
-	if (rc == SQLITE_OK)
-		rc = index_bind_i64(st, 2, uid);
-	if (rc == SQLITE_OK && sid == ST_MSG_SET_DISK)
-		rc = index_bind_i64(st, 3, flags);
-	if (rc != SQLITE_OK)
-		return index_bind_fail(db, st, rc, "bind", error_r);
-	return index_st_exec(db, sid, error_r);
-}
-
 int
 index_msg_renamed(struct index_db *db, int64_t mailbox_id,
 		  const uint32_t *uids, const uint32_t *flags, size_t n,
@@ -421,8 +386,9 @@ index_msg_renamed(struct index_db *db, int64_t mailbox_id,
 	    index_txn_begin(db, INDEX_TXN_WRITE, error_r) < 0)
 		return -1;
 	for (i = 0; i < n; i++) {
-		if (disk_write(db, ST_MSG_SET_DISK, mailbox_id, uids[i],
-			       flags[i], error_r) < 0)
+		const int64_t args[] = { mailbox_id, uids[i], flags[i] };
+
+		if (index_exec_i64(db, ST_MSG_SET_DISK, args, 3, error_r) < 0)
 			return index_txn_fail(db, error_r);
 	}
 	return index_txn_commit(db, error_r);
@@ -438,8 +404,9 @@ index_msg_clear_disk_flags(struct index_db *db, int64_t mailbox_id,
 	    index_txn_begin(db, INDEX_TXN_WRITE, error_r) < 0)
 		return -1;
 	for (i = 0; i < n; i++) {
-		if (disk_write(db, ST_MSG_CLEAR_DISK, mailbox_id, uids[i], 0,
-			       error_r) < 0)
+		const int64_t args[] = { mailbox_id, uids[i] };
+
+		if (index_exec_i64(db, ST_MSG_CLEAR_DISK, args, 2, error_r) < 0)
 			return index_txn_fail(db, error_r);
 	}
 	return index_txn_commit(db, error_r);

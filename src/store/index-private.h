@@ -124,6 +124,10 @@ int index_bind_text(sqlite3_stmt *st, int i, const char *s);
 /* A bind failed with rc: log, set the error, reset st; returns -1. */
 int index_bind_fail(struct index_db *db, sqlite3_stmt *st, int rc,
 		    const char *what, const char **error_r);
+/* Bind args[0..nargs-1] to ?1..?n of a statement that returns no rows,
+ * step and reset it.  0 or -1. */
+int index_exec_i64(struct index_db *db, enum stmt_id id, const int64_t *args,
+		   size_t nargs, const char **error_r);
 /* Step a statement that returns no rows and reset it.  0 or -1. */
 int index_st_exec(struct index_db *db, enum stmt_id id, const char **error_r);
 /* Step a query: 1 row available (the caller resets with index_st_done

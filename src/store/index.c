@@ -316,6 +316,22 @@ index_bind_fail(struct index_db *db, sqlite3_stmt *st, int rc,
 	return ret;
 }
 
+int
+index_exec_i64(struct index_db *db, enum stmt_id id, const int64_t *args,
+	       size_t nargs, const char **error_r)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < nargs; i++) {
+		rc = index_bind_i64(db->st[id], (int)i + 1, args[i]);
+		if (rc != SQLITE_OK)
+			return index_bind_fail(db, db->st[id], rc, "bind",
+					       error_r);
+	}
+	return index_st_exec(db, id, error_r);
+}
+
 /* Step a statement that returns no rows; reset it.  0 or -1. */
 int
 index_st_exec(struct index_db *db, enum stmt_id id, const char **error_r)
@@ -1125,14 +1141,9 @@ mailbox_empty(struct index_db *db, int64_t id, const char **error_r)
 		ST_RANGE_DELETE_ALL,
 	};
 	size_t i;
-	int rc;
 
 	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
-		rc = index_bind_i64(db->st[ids[i]], 1, id);
-		if (rc != SQLITE_OK)
-			return index_bind_fail(db, db->st[ids[i]], rc, "bind",
-					 error_r);
-		if (index_st_exec(db, ids[i], error_r) < 0)
+		if (index_exec_i64(db, ids[i], &id, 1, error_r) < 0)
 			return -1;
 	}
 	return 0;

@@ -100,14 +100,40 @@ maildir_flags_of(uint32_t index_flags)
 	return store_flags_to_maildir(store_flags_from_index(index_flags));
 }
 
-/* One batch of the mailbox's pending renames with UID > *after.  Returns
- * 1 when more may follow, 0 when done, -1 when the mailbox is gone or
- * the index failed (logged). */
+/* The mailbox's current name into *name (kept between batches: looked
+ * up by id only when it is not, or no longer, this mailbox's name, as
+ * after a RENAME).  false when the mailbox is gone.  Caller holds the
+ * lock. */
+static bool
+mailbox_name(struct store_user *u, int64_t mailbox_id, char **name)
+{
+	struct name_find nf = { mailbox_id, NULL };
+	struct index_mailbox mb;
+	const char *error;
+
+	if (*name != NULL && index_mailbox_get(u->db, *name, &mb, &error) > 0 &&
+	    mb.id == mailbox_id && !mb.noselect)
+		return true;
+	free(*name);
+	*name = NULL;
+	if (index_mailbox_list(u->db, name_cb, &nf, &error) < 0) {
+		log_warn("user=%s flag renames: listing mailboxes: %s", u->name,
+			 error);
+		return false;
+	}
+	*name = nf.name;
+	return *name != NULL;
+}
+
+/* One batch of the mailbox's pending renames with UID > *after; *name
+ * caches the mailbox's name between batches.  Returns 1 when more may
+ * follow, 0 when done, -1 when the mailbox is gone or the index failed
+ * (logged). */
 static int
-rename_batch(struct store_user *u, int64_t mailbox_id, uint32_t *after)
+rename_batch(struct store_user *u, int64_t mailbox_id, uint32_t *after,
+	     char **name_cache)
 {
 	struct pending p;
-	struct name_find nf = { mailbox_id, NULL };
 	struct buf dir, name, newname;
 	enum store_error e;
 	const char *error;
@@ -128,17 +154,12 @@ rename_batch(struct store_user *u, int64_t mailbox_id, uint32_t *after)
 	buf_init(&newname, 0);
 	pthread_mutex_lock(&u->lock);
 	/* by id: the mailbox may have been renamed since the kick */
-	if (index_mailbox_list(u->db, name_cb, &nf, &error) < 0) {
-		log_warn("user=%s flag renames: listing mailboxes: %s", u->name,
-			 error);
-		goto out;
-	}
-	if (nf.name == NULL ||
-	    store_name_to_dir(nf.name, &dir, &e, &error) < 0)
+	if (!mailbox_name(u, mailbox_id, name_cache) ||
+	    store_name_to_dir(*name_cache, &dir, &e, &error) < 0)
 		goto out; /* deleted meanwhile: its files went with it */
 	if (index_msg_pending(u->db, mailbox_id, *after, RENAME_BATCH,
 			      pending_cb, &p, &error) < 0) {
-		log_warn("user=%s mailbox=%s flag renames: %s", u->name, nf.name,
+		log_warn("user=%s mailbox=%s flag renames: %s", u->name, *name_cache,
 			 error);
 		goto out;
 	}
@@ -156,7 +177,7 @@ rename_batch(struct store_user *u, int64_t mailbox_id, uint32_t *after)
 			 * expunges the row) or unwritable: stays pending */
 			if (e != STORE_ERR_EXPUNGED && failed++ == 0)
 				log_warn("user=%s mailbox=%s flag rename of %s: %s",
-					 u->name, nf.name, p.file[i], error);
+					 u->name, *name_cache, p.file[i], error);
 			continue;
 		}
 		done_uid[ndone] = p.uid[i];
@@ -165,7 +186,7 @@ rename_batch(struct store_user *u, int64_t mailbox_id, uint32_t *after)
 	}
 	if (ndone > 0 &&
 	    maildir_dir_fsync(u->root, buf_cstr(&dir), "cur", &e, &error) < 0) {
-		log_warn("user=%s mailbox=%s flag renames: %s", u->name, nf.name,
+		log_warn("user=%s mailbox=%s flag renames: %s", u->name, *name_cache,
 			 error);
 		sync_own_write_end(u->db, u->root, buf_cstr(&dir), mailbox_id,
 				   false);
@@ -174,7 +195,7 @@ rename_batch(struct store_user *u, int64_t mailbox_id, uint32_t *after)
 	if (ndone > 0 && index_msg_renamed(u->db, mailbox_id, done_uid,
 					   done_flags, ndone, &error) < 0) {
 		log_warn("user=%s mailbox=%s recording flag renames: %s",
-			 u->name, nf.name, error);
+			 u->name, *name_cache, error);
 		sync_own_write_end(u->db, u->root, buf_cstr(&dir), mailbox_id,
 				   false);
 		goto out;
@@ -193,7 +214,6 @@ out:
 	free(p.file);
 	free(done_uid);
 	free(done_flags);
-	free(nf.name);
 	buf_deinit(&dir);
 	buf_deinit(&name);
 	buf_deinit(&newname);
@@ -206,6 +226,7 @@ rename_main(void *arg)
 	struct rename_job *j;
 	uint32_t after;
 	unsigned rounds;
+	char *name;
 
 	(void)arg;
 	for (;;) {
@@ -224,13 +245,15 @@ rename_main(void *arg)
 		/* One pass over the pending rows (the cursor moves on past
 		 * failures); bounded by 2^32 / RENAME_BATCH rounds. */
 		after = 0;
+		name = NULL;
 		usleep(RENAME_DELAY_USEC);
 		for (rounds = 0; rounds < UINT32_MAX / RENAME_BATCH + 1; rounds++) {
 			if (stopping() ||
-			    rename_batch(j->u, j->mailbox_id, &after) <= 0)
+			    rename_batch(j->u, j->mailbox_id, &after, &name) <= 0)
 				break;
 			usleep(RENAME_PAUSE_USEC);
 		}
+		free(name);
 		store_user_unref(&j->u);
 		free(j);
 	}

@@ -156,6 +156,15 @@ def test_index_rebuild_and_check(server_factory):
     assert "corrupt" in srv.log()
 
 
+def _kill9(srv):
+    """kill -9 our own daemon (by PID), leaving it ready to start again."""
+    import signal as sig
+    srv.proc.send_signal(sig.SIGKILL)
+    srv.proc.wait(10)
+    srv.logf.close()
+    srv.proc = None
+
+
 def _flag_names(md):
     names = os.listdir(os.path.join(md, "cur"))
     return names, sum(1 for n in names if n.split(":2,", 1)[-1].find("S") >= 0)
@@ -166,7 +175,6 @@ def test_store_flags_reach_file_names(server_factory):
     in the background, also after a kill -9 right after the STORE, and a
     sync in between never takes the old names for another program's
     change."""
-    import signal as sig
     srv = server_factory()
     md = os.path.join(srv.dir, "data", "users", "alice", "Maildir")
     n = 3000
@@ -180,10 +188,7 @@ def test_store_flags_reach_file_names(server_factory):
     assert "* %d EXISTS" % n in r.until_tagged("s")
     r.send("t STORE 1:* +FLAGS.SILENT (\\Seen \\Flagged)\r\n")
     assert r.until_tagged("t", timeout=60)[-1].startswith("t OK")
-    srv.proc.send_signal(sig.SIGKILL)  # our own daemon, by PID
-    srv.proc.wait(10)
-    srv.logf.close()
-    srv.proc = None
+    _kill9(srv)
     srv.start()
     r = login_select(srv)
     r.send("f FETCH 1:* (FLAGS)\r\n")
@@ -248,7 +253,6 @@ def test_index_rebuild_keeps_flags_whose_renames_were_pending(server_factory):
     """kill -9 right after a big STORE leaves renames pending; `satchel
     index rebuild` then keeps the stored flags (finishing the renames)
     rather than taking the old file names for the truth."""
-    import signal as sig
     from conftest import SATCHEL
     srv = server_factory()
     md = os.path.join(srv.dir, "data", "users", "alice", "Maildir", "cur")
@@ -262,10 +266,7 @@ def test_index_rebuild_keeps_flags_whose_renames_were_pending(server_factory):
     r.until_tagged("s")
     r.send("t STORE 1:* +FLAGS.SILENT (\\Answered)\r\n")
     assert r.until_tagged("t", timeout=60)[-1].startswith("t OK")
-    srv.proc.send_signal(sig.SIGKILL)  # our own daemon, by PID
-    srv.proc.wait(10)
-    srv.logf.close()
-    srv.proc = None
+    _kill9(srv)
     env = dict(os.environ, SATCHEL_CONFIG=srv.conf_path)
     reb = subprocess.run([SATCHEL, "index", "rebuild", "alice"], env=env,
                          capture_output=True, text=True, timeout=120)
