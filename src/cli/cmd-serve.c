@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "imap-session.h"
+#include "index.h"
 #include "log.h"
 #include "passdb.h"
 #include "password.h"
@@ -160,6 +161,13 @@ cli_serve(int argc, char **argv)
 	if (!log_level_parse(conf->log_level, &level))
 		level = LOG_LEVEL_INFO;
 	log_setup(conf->log_syslog, level);
+	/* Before anything listens: a SQLite that can't run the index is
+	 * refused here, not at a user's first login. */
+	if (index_selfcheck(&error) < 0) {
+		fprintf(stderr, "satchel: index self-check: %s\n", error);
+		conf_free(&conf);
+		return EX_SOFTWARE_;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	if (evthread_use_pthreads() < 0) {
 		log_fatal("libevent threading set-up failed");

@@ -120,9 +120,11 @@ mailbox_update(struct index_db *db, int64_t id, uint32_t uidnext,
 	       uint64_t modseq, int64_t messages, int64_t unseen,
 	       int64_t deleted, int64_t size, const char **error_r)
 {
-	sqlite3_stmt *st = db->st[ST_MBOX_UPDATE];
+	sqlite3_stmt *st = index_st(db, ST_MBOX_UPDATE, error_r);
 	int rc;
 
+	if (st == NULL)
+		return -1;
 	rc = index_bind_i64(st, 1, id);
 	if (rc == SQLITE_OK)
 		rc = index_bind_i64(st, 2, uidnext);
@@ -145,11 +147,13 @@ static int
 keywords_register(struct index_db *db, int64_t mailbox_id,
 		  const struct kwset *set, const char **error_r)
 {
-	sqlite3_stmt *st = db->st[ST_KW_INSERT];
+	sqlite3_stmt *st = index_st(db, ST_KW_INSERT, error_r);
 	char *name;
 	size_t i;
 	int rc;
 
+	if (st == NULL)
+		return -1;
 	for (i = 0; i < set->n; i++) {
 		name = xstrndup(set->v[i].p, set->v[i].len);
 		rc = index_bind_i64(st, 1, mailbox_id);
@@ -175,9 +179,11 @@ static int
 range_near(struct index_db *db, enum stmt_id sid, int64_t mailbox_id,
 	   uint32_t uid, struct index_uid_range *r, const char **error_r)
 {
-	sqlite3_stmt *st = db->st[sid];
+	sqlite3_stmt *st = index_st(db, sid, error_r);
 	int ret, rc;
 
+	if (st == NULL)
+		return -1;
 	rc = index_bind_i64(st, 1, mailbox_id);
 	if (rc == SQLITE_OK)
 		rc = index_bind_i64(st, 2, uid);
@@ -268,7 +274,7 @@ index_msg_uid_ranges(struct index_db *db, int64_t mailbox_id,
 		     uint32_t expect, struct index_uid_range **ranges_r,
 		     size_t *n_r, const char **error_r)
 {
-	sqlite3_stmt *st = db->st[ST_RANGE_LIST];
+	sqlite3_stmt *st;
 	struct index_uid_range *v = NULL;
 	size_t n = 0, cap = 0;
 	uint64_t total = 0;
@@ -278,7 +284,8 @@ index_msg_uid_ranges(struct index_db *db, int64_t mailbox_id,
 
 	*ranges_r = NULL;
 	*n_r = 0;
-	if (index_enter(db, error_r) < 0)
+	if (index_enter(db, error_r) < 0 ||
+	    (st = index_st(db, ST_RANGE_LIST, error_r)) == NULL)
 		return -1;
 	rc = index_bind_i64(st, 1, mailbox_id);
 	if (rc != SQLITE_OK)
@@ -335,11 +342,12 @@ index_msg_pending(struct index_db *db, int64_t mailbox_id, uint32_t after_uid,
 		  void (*cb)(const struct index_msg *msg, void *ctx), void *ctx,
 		  const char **error_r)
 {
-	sqlite3_stmt *st = db->st[ST_MSG_PENDING];
+	sqlite3_stmt *st;
 	struct index_msg msg;
 	int ret, rc;
 
-	if (index_enter(db, error_r) < 0)
+	if (index_enter(db, error_r) < 0 ||
+	    (st = index_st(db, ST_MSG_PENDING, error_r)) == NULL)
 		return -1;
 	rc = index_bind_i64(st, 1, mailbox_id);
 	if (rc == SQLITE_OK)
@@ -365,10 +373,11 @@ index_msg_pending_mailboxes(struct index_db *db,
 			    void (*cb)(int64_t mailbox_id, void *ctx),
 			    void *ctx, const char **error_r)
 {
-	sqlite3_stmt *st = db->st[ST_MSG_PENDING_BOXES];
+	sqlite3_stmt *st;
 	int ret;
 
-	if (index_enter(db, error_r) < 0)
+	if (index_enter(db, error_r) < 0 ||
+	    (st = index_st(db, ST_MSG_PENDING_BOXES, error_r)) == NULL)
 		return -1;
 	while ((ret = index_st_row(db, ST_MSG_PENDING_BOXES, error_r)) > 0)
 		cb(sqlite3_column_int64(st, 0), ctx);
@@ -421,7 +430,7 @@ msg_append(struct index_db *db, int64_t mailbox_id,
 	   uint64_t *modseq_r, const char **error_r)
 {
 	struct index_mailbox mbox;
-	sqlite3_stmt *st = db->st[ST_MSG_INSERT];
+	sqlite3_stmt *st;
 	uint64_t modseq, next;
 	int64_t unseen = 0, deleted = 0, size = 0;
 	uint32_t run_lo = 0;
@@ -435,6 +444,9 @@ msg_append(struct index_db *db, int64_t mailbox_id,
 			*modseq_r = mbox.highestmodseq;
 		return 0;
 	}
+	st = index_st(db, ST_MSG_INSERT, error_r);
+	if (st == NULL)
+		return -1;
 	modseq = mbox.highestmodseq + 1;
 	next = mbox.uidnext;
 	for (i = 0; i < count; i++) {
@@ -528,12 +540,13 @@ int
 index_msg_uids(struct index_db *db, int64_t mailbox_id, uint32_t *uids,
 	       size_t uids_cap, size_t *count_r, const char **error_r)
 {
-	sqlite3_stmt *st = db->st[ST_MSG_UIDS];
+	sqlite3_stmt *st;
 	size_t n = 0;
 	int ret, rc;
 
 	*count_r = 0;
-	if (index_enter(db, error_r) < 0)
+	if (index_enter(db, error_r) < 0 ||
+	    (st = index_st(db, ST_MSG_UIDS, error_r)) == NULL)
 		return -1;
 	rc = index_bind_i64(st, 1, mailbox_id);
 	if (rc != SQLITE_OK)
@@ -553,11 +566,12 @@ int
 index_msg_first_unseen(struct index_db *db, int64_t mailbox_id,
 		       uint32_t *uid_r, const char **error_r)
 {
-	sqlite3_stmt *st = db->st[ST_MSG_FIRST_UNSEEN];
+	sqlite3_stmt *st;
 	int ret, rc;
 
 	*uid_r = 0;
-	if (index_enter(db, error_r) < 0)
+	if (index_enter(db, error_r) < 0 ||
+	    (st = index_st(db, ST_MSG_FIRST_UNSEEN, error_r)) == NULL)
 		return -1;
 	rc = index_bind_i64(st, 1, mailbox_id);
 	if (rc != SQLITE_OK)
@@ -584,9 +598,11 @@ static int
 bind_range(struct index_db *db, enum stmt_id sid, int64_t mailbox_id,
 	   const struct index_uid_range *r, const char **error_r)
 {
-	sqlite3_stmt *st = db->st[sid];
+	sqlite3_stmt *st = index_st(db, sid, error_r);
 	int rc;
 
+	if (st == NULL)
+		return -1;
 	rc = index_bind_i64(st, 1, mailbox_id);
 	if (rc == SQLITE_OK)
 		rc = index_bind_i64(st, 2, r->lo);
@@ -636,11 +652,13 @@ msg_fetch(struct index_db *db, int64_t mailbox_id,
 	  const char **error_r)
 {
 	enum stmt_id sid = fetch_stmt(cols);
-	sqlite3_stmt *st = db->st[sid];
+	sqlite3_stmt *st = index_st(db, sid, error_r);
 	struct index_msg msg;
 	size_t n = 0;
 	int ret;
 
+	if (st == NULL)
+		return -1;
 	for (; pos->range < nranges; pos->range++, pos->next_uid = 0) {
 		struct index_uid_range r = ranges[pos->range];
 
@@ -703,10 +721,11 @@ index_msg_lookup_file(struct index_db *db, int64_t mailbox_id,
 		      const char *file, uint32_t *uid_r, uint32_t *flags_r,
 		      const char **error_r)
 {
-	sqlite3_stmt *st = db->st[ST_MSG_BY_FILE];
+	sqlite3_stmt *st;
 	int ret, rc;
 
-	if (index_enter(db, error_r) < 0)
+	if (index_enter(db, error_r) < 0 ||
+	    (st = index_st(db, ST_MSG_BY_FILE, error_r)) == NULL)
 		return -1;
 	rc = index_bind_i64(st, 1, mailbox_id);
 	if (rc == SQLITE_OK)
@@ -726,7 +745,7 @@ int
 index_msg_set_file(struct index_db *db, int64_t mailbox_id, uint32_t uid,
 		   const char *file, const char **error_r)
 {
-	sqlite3_stmt *st = db->st[ST_MSG_SET_FILE];
+	sqlite3_stmt *st;
 	int rc;
 
 	if (index_enter(db, error_r) < 0)
@@ -734,6 +753,9 @@ index_msg_set_file(struct index_db *db, int64_t mailbox_id, uint32_t uid,
 	if (file == NULL || *file == '\0')
 		return index_set_error(db, INDEX_ERR_INVALID, error_r,
 				 "index: empty file name");
+	st = index_st(db, ST_MSG_SET_FILE, error_r);
+	if (st == NULL)
+		return -1;
 	rc = index_bind_i64(st, 1, mailbox_id);
 	if (rc == SQLITE_OK)
 		rc = index_bind_i64(st, 2, uid);
@@ -793,11 +815,13 @@ rows_collect(struct index_db *db, int64_t mailbox_id,
 	     const struct index_uid_range *ranges, size_t nranges,
 	     struct rows *rows, const char **error_r)
 {
-	sqlite3_stmt *st = db->st[ST_MSG_RANGE_FLAGS];
+	sqlite3_stmt *st = index_st(db, ST_MSG_RANGE_FLAGS, error_r);
 	struct row *r;
 	size_t i, j;
 	int ret;
 
+	if (st == NULL)
+		return -1;
 	for (i = 0; i < nranges; i++) {
 		if (bind_range(db, ST_MSG_RANGE_FLAGS, mailbox_id, &ranges[i],
 			       error_r) < 0)
@@ -871,7 +895,7 @@ msg_store(struct index_db *db, int64_t mailbox_id,
 	  uint64_t *modseq_r, const char **error_r)
 {
 	struct index_mailbox mbox;
-	sqlite3_stmt *st = db->st[ST_MSG_UPDATE_FLAGS];
+	sqlite3_stmt *st;
 	uint32_t reqflags = req->flags & INDEX_FLAGS_ALL, newflags;
 	uint64_t modseq;
 	int64_t unseen = 0, deleted = 0;
@@ -917,6 +941,10 @@ msg_store(struct index_db *db, int64_t mailbox_id,
 			goto fail;
 		if (newflags == r->flags && !kw_changed)
 			continue;
+		/* prepared at the first row that changes (kept after) */
+		st = index_st(db, ST_MSG_UPDATE_FLAGS, error_r);
+		if (st == NULL)
+			goto fail;
 		rc = index_bind_i64(st, 1, mailbox_id);
 		if (rc == SQLITE_OK)
 			rc = index_bind_i64(st, 2, r->uid);
@@ -1016,8 +1044,7 @@ msg_expunge(struct index_db *db, int64_t mailbox_id,
 	    struct rows *rows, uint64_t *modseq_r, const char **error_r)
 {
 	struct index_mailbox mbox;
-	sqlite3_stmt *del = db->st[ST_MSG_DELETE];
-	sqlite3_stmt *exp = db->st[ST_EXP_INSERT];
+	sqlite3_stmt *del, *exp;
 	int64_t unseen = 0, deleted = 0, size = 0;
 	uint64_t modseq;
 	uint32_t run_lo = 0;
@@ -1031,6 +1058,9 @@ msg_expunge(struct index_db *db, int64_t mailbox_id,
 		*modseq_r = mbox.highestmodseq;
 		return 0;
 	}
+	if ((del = index_st(db, ST_MSG_DELETE, error_r)) == NULL ||
+	    (exp = index_st(db, ST_EXP_INSERT, error_r)) == NULL)
+		return -1;
 	modseq = mbox.highestmodseq + 1;
 	for (i = 0; i < rows->n; i++) {
 		const struct row *r = &rows->v[i];
@@ -1119,7 +1149,9 @@ changes_since(struct index_db *db, int64_t mailbox_id, uint64_t modseq,
 	if (modseq > INT64_MAX)
 		modseq = INT64_MAX;
 	if (changed_cb != NULL) {
-		st = db->st[ST_MSG_CHANGED];
+		st = index_st(db, ST_MSG_CHANGED, error_r);
+		if (st == NULL)
+			return -1;
 		rc = index_bind_i64(st, 1, mailbox_id);
 		if (rc == SQLITE_OK)
 			rc = index_bind_i64(st, 2, (int64_t)modseq);
@@ -1133,7 +1165,9 @@ changes_since(struct index_db *db, int64_t mailbox_id, uint64_t modseq,
 			return -1;
 	}
 	if (expunged_cb != NULL) {
-		st = db->st[ST_EXP_SINCE];
+		st = index_st(db, ST_EXP_SINCE, error_r);
+		if (st == NULL)
+			return -1;
 		rc = index_bind_i64(st, 1, mailbox_id);
 		if (rc == SQLITE_OK)
 			rc = index_bind_i64(st, 2, (int64_t)modseq);

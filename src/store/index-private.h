@@ -1,7 +1,8 @@
 /* index-private: what index.c and index-msg.c share: the layout of
  * struct index_db, the statement ids and the statement, error and
  * transaction helpers (all defined in index.c).  Nothing outside those
- * two files includes this. */
+ * two files includes this, but for the index unit test (it counts the
+ * prepared statements on db->sql). */
 #ifndef INDEX_PRIVATE_H
 #define INDEX_PRIVATE_H
 
@@ -93,10 +94,12 @@ struct kwset {
 struct index_db {
 	sqlite3 *sql;               /* owned connection */
 	char *path;                 /* owned; for log lines */
-	sqlite3_stmt *st[ST_COUNT]; /* owned, prepared once at open */
+	sqlite3_stmt *st[ST_COUNT]; /* owned; NULL until first used, then
+				     * kept: always go through index_st() */
 	enum index_error last_error;
 	bool corrupt;               /* sticky, see index.h */
 	bool in_user_txn;           /* index_transaction_begin() is open */
+	bool scratch;               /* index_selfcheck()'s in-memory db */
 	struct buf errmsg;          /* text behind *error_r */
 	/* Scratch space reused across calls (the caller's mutex makes this
 	 * safe), so a 100,000-row STORE allocates nothing per row. */
@@ -105,6 +108,12 @@ struct index_db {
 };
 
 /* ---- helpers (index.c) ---- */
+
+/* db->st[id], prepared on first use (SQLITE_PREPARE_PERSISTENT) and kept
+ * until close.  NULL on a prepare failure, reported like any other SQLite
+ * failure (logged, error set, corruption sticky) with *error_r set. */
+sqlite3_stmt *index_st(struct index_db *db, enum stmt_id id,
+		       const char **error_r);
 
 /* Set the error class and text (in db, see index.h); returns -1. */
 int index_set_error(struct index_db *db, enum index_error err,

@@ -277,6 +277,31 @@ index_enter(struct index_db *db, const char **error_r)
 
 /* ---- statements ---- */
 
+/* Statements are prepared on first use, not at open: preparing all of
+ * stmt_sql[] cost 1-2 ms per index_open (mostly page faults on fresh
+ * heap), most of a cold SELECT, and a session uses a few of them.  Once
+ * prepared a statement is kept (SQLITE_PREPARE_PERSISTENT) until
+ * db_free.  A SQLite that cannot compile one of them is refused when
+ * the server starts, by index_selfcheck(), not at some user's login. */
+sqlite3_stmt *
+index_st(struct index_db *db, enum stmt_id id, const char **error_r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (db->st[id] != NULL)
+		return db->st[id];
+	/* On failure st is NULL: nothing to finalize, retried next use. */
+	rc = sqlite3_prepare_v3(db->sql, stmt_sql[id], -1,
+				SQLITE_PREPARE_PERSISTENT, &st, NULL);
+	if (rc != SQLITE_OK) {
+		(void)sql_fail(db, rc, stmt_sql[id], error_r);
+		return NULL;
+	}
+	db->st[id] = st;
+	return st;
+}
+
 void
 index_st_done(sqlite3_stmt *st)
 {
@@ -320,14 +345,16 @@ int
 index_exec_i64(struct index_db *db, enum stmt_id id, const int64_t *args,
 	       size_t nargs, const char **error_r)
 {
+	sqlite3_stmt *st = index_st(db, id, error_r);
 	size_t i;
 	int rc;
 
+	if (st == NULL)
+		return -1;
 	for (i = 0; i < nargs; i++) {
-		rc = index_bind_i64(db->st[id], (int)i + 1, args[i]);
+		rc = index_bind_i64(st, (int)i + 1, args[i]);
 		if (rc != SQLITE_OK)
-			return index_bind_fail(db, db->st[id], rc, "bind",
-					       error_r);
+			return index_bind_fail(db, st, rc, "bind", error_r);
 	}
 	return index_st_exec(db, id, error_r);
 }
@@ -336,9 +363,12 @@ index_exec_i64(struct index_db *db, enum stmt_id id, const int64_t *args,
 int
 index_st_exec(struct index_db *db, enum stmt_id id, const char **error_r)
 {
-	sqlite3_stmt *st = db->st[id];
-	int rc = sqlite3_step(st);
+	sqlite3_stmt *st = index_st(db, id, error_r);
+	int rc;
 
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		int ret = sql_fail(db, rc, stmt_sql[id], error_r);
 
@@ -354,9 +384,12 @@ index_st_exec(struct index_db *db, enum stmt_id id, const char **error_r)
 int
 index_st_row(struct index_db *db, enum stmt_id id, const char **error_r)
 {
-	sqlite3_stmt *st = db->st[id];
-	int rc = sqlite3_step(st);
+	sqlite3_stmt *st = index_st(db, id, error_r);
+	int rc;
 
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		return 1;
 	if (rc == SQLITE_DONE) {
@@ -381,10 +414,25 @@ index_col_text(sqlite3_stmt *st, int col)
  * [IMMEDIATE] ... COMMIT; inside one, a savepoint, so a failed
  * operation leaves nothing behind while the rest stays pending. */
 
+/* Prepare the statements that undo a transaction (or savepoint) before it
+ * begins: statements are prepared lazily (index_st), and the rollback
+ * after a failure must not itself depend on a prepare succeeding. */
+static int
+txn_undo_ready(struct index_db *db, bool savepoint, const char **error_r)
+{
+	if (!savepoint)
+		return index_st(db, ST_ROLLBACK, error_r) == NULL ? -1 : 0;
+	if (index_st(db, ST_ROLLBACK_TO, error_r) == NULL ||
+	    index_st(db, ST_RELEASE, error_r) == NULL)
+		return -1;
+	return 0;
+}
 
 int
 index_txn_begin(struct index_db *db, enum txn_kind kind, const char **error_r)
 {
+	if (txn_undo_ready(db, db->in_user_txn, error_r) < 0)
+		return -1;
 	if (db->in_user_txn)
 		return index_st_exec(db, ST_SAVEPOINT, error_r);
 	return index_st_exec(db, kind == INDEX_TXN_WRITE ?
@@ -447,7 +495,8 @@ index_transaction_begin(struct index_db *db, const char **error_r)
 	if (db->in_user_txn)
 		return index_set_error(db, INDEX_ERR_INVALID, error_r,
 				 "index: transaction already open");
-	if (index_st_exec(db, ST_BEGIN_IMMEDIATE, error_r) < 0)
+	if (txn_undo_ready(db, false, error_r) < 0 ||
+	    index_st_exec(db, ST_BEGIN_IMMEDIATE, error_r) < 0)
 		return -1;
 	db->in_user_txn = true;
 	return 0;
@@ -470,6 +519,37 @@ index_transaction_commit(struct index_db *db, const char **error_r)
 	if (index_st_exec(db, ST_COMMIT, error_r) < 0)
 		return index_txn_fail(db, error_r);
 	return 0;
+}
+
+/* A read snapshot is a caller transaction begun DEFERRED: the operations
+ * inside run as savepoints as in any caller transaction, and the first
+ * read takes the WAL read lock that every later one reuses. */
+int
+index_read_begin(struct index_db *db, const char **error_r)
+{
+	if (index_enter(db, error_r) < 0)
+		return -1;
+	if (db->in_user_txn)
+		return index_set_error(db, INDEX_ERR_INVALID, error_r,
+				 "index: transaction already open");
+	if (txn_undo_ready(db, false, error_r) < 0 ||
+	    index_st(db, ST_COMMIT, error_r) == NULL ||
+	    index_st_exec(db, ST_BEGIN, error_r) < 0)
+		return -1;
+	db->in_user_txn = true;
+	return 0;
+}
+
+void
+index_read_end(struct index_db *db)
+{
+	const char *ignored;
+
+	db->in_user_txn = false;
+	/* nothing was written: COMMIT only drops the read lock */
+	if (!sqlite3_get_autocommit(db->sql) &&
+	    index_st_exec(db, ST_COMMIT, &ignored) < 0)
+		(void)index_st_exec(db, ST_ROLLBACK, &ignored);
 }
 
 void
@@ -678,8 +758,10 @@ migrate(struct index_db *db, const char **error_r)
 	if (read_int_pragma(db, "PRAGMA user_version", &version, error_r) < 0)
 		goto fail;
 	for (; version < INDEX_SCHEMA_VERSION; version++) {
-		log_info("index db=%s migrate from=%lld to=%lld", db->path,
-			 (long long)version, (long long)version + 1);
+		/* the self-check builds a schema at every start: not news */
+		log_msg(db->scratch ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+			"index db=%s migrate from=%lld to=%lld", db->path,
+			(long long)version, (long long)version + 1);
 		if (migrations[version](db, error_r) < 0)
 			goto fail;
 	}
@@ -692,12 +774,24 @@ migrate(struct index_db *db, const char **error_r)
 		goto fail;
 	return 0;
 fail:
-	/* The persistent statements are not prepared yet: plain exec.
-	 * Best effort; the error already set is the one to report. */
+	/* No persistent statement is prepared yet: plain exec.  Best
+	 * effort; the error already set is the one to report. */
 	if (!sqlite3_get_autocommit(db->sql))
 		(void)sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
 	*error_r = buf_cstr(&db->errmsg);
 	return -1;
+}
+
+/* What a connection needs before its statements can be prepared, whatever
+ * it was opened on (index_open's file, index_selfcheck's memory): foreign
+ * keys, which are compiled into the statements that delete, and the
+ * current schema. */
+static int
+db_schema(struct index_db *db, const char **error_r)
+{
+	if (exec_sql(db, "PRAGMA foreign_keys = ON", "pragmas", error_r) < 0)
+		return -1;
+	return migrate(db, error_r);
 }
 
 static int
@@ -711,12 +805,27 @@ check_wal(void *ctx, int ncols, char **values, char **names)
 	return 0;
 }
 
+/* A db with no connection yet; path is for log lines.  db_free() frees
+ * it at any stage. */
+static struct index_db *
+db_alloc(const char *path)
+{
+	struct index_db *db = xmalloc(sizeof(*db)); /* zeroed: no statements */
+
+	db->path = xstrdup(path);
+	buf_init(&db->errmsg, 0);
+	buf_init(&db->kwbuf, 0);
+	return db;
+}
+
 static void
 db_free(struct index_db *db)
 {
 	size_t i;
 	int rc;
 
+	/* Only the statements used were prepared; the others are NULL,
+	 * which sqlite3_finalize() ignores. */
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(db->st[i]);
 	if (db->sql != NULL) {
@@ -757,14 +866,10 @@ index_open(const char *path, struct index_db **db_r, enum index_error *err_r,
 	const char *detail;
 	bool is_wal = false;
 	char pragma[64];
-	size_t i;
 	int fd, rc, n;
 
 	*db_r = NULL;
-	db = xmalloc(sizeof(*db));
-	db->path = xstrdup(path);
-	buf_init(&db->errmsg, 0);
-	buf_init(&db->kwbuf, 0);
+	db = db_alloc(path);
 
 	/* Create the file ourselves so mail metadata is never world
 	 * readable; SQLite gives -wal and -shm the same mode. */
@@ -810,8 +915,7 @@ index_open(const char *path, struct index_db **db_r, enum index_error *err_r,
 		log_error("index db=%s op=journal_mode: WAL refused", path);
 		goto fail;
 	}
-	if (exec_sql(db, "PRAGMA synchronous = FULL; "
-		     "PRAGMA foreign_keys = ON", "pragmas", &detail) < 0)
+	if (exec_sql(db, "PRAGMA synchronous = FULL", "pragmas", &detail) < 0)
 		goto fail;
 	n = snprintf(pragma, sizeof(pragma), "PRAGMA cache_size = -%d",
 		     INDEX_CACHE_KIB);
@@ -819,17 +923,9 @@ index_open(const char *path, struct index_db **db_r, enum index_error *err_r,
 		abort(); /* constant text; cannot happen */
 	if (exec_sql(db, pragma, "cache_size", &detail) < 0)
 		goto fail;
-	if (migrate(db, &detail) < 0)
+	/* The statements are prepared as they are first used (index_st). */
+	if (db_schema(db, &detail) < 0)
 		goto fail;
-	for (i = 0; i < ST_COUNT; i++) {
-		rc = sqlite3_prepare_v3(db->sql, stmt_sql[i], -1,
-					SQLITE_PREPARE_PERSISTENT, &db->st[i],
-					NULL);
-		if (rc != SQLITE_OK) {
-			(void)sql_fail(db, rc, stmt_sql[i], &detail);
-			goto fail;
-		}
-	}
 	db->last_error = INDEX_ERR_NONE;
 	*db_r = db;
 	return 0;
@@ -852,6 +948,49 @@ index_close(struct index_db **_db)
 	if (db->in_user_txn)
 		index_transaction_rollback(db);
 	db_free(db);
+}
+
+/* Build the schema in memory with the migrations index_open runs and
+ * prepare every statement once.  Now that statements are prepared as
+ * they are first used, a SQLite build lacking something the index needs
+ * (window functions, partial indexes, INDEXED BY...) would otherwise be
+ * found out at some user's first login, in the middle of a command; this
+ * refuses it when the server starts.  It also loads the SQL compiler's
+ * code and data once at start, not during the first user's login. */
+int
+index_selfcheck(const char **error_r)
+{
+	static char msg[512];
+	struct index_db *db = db_alloc(":memory:");
+	const char *detail = "index: self-check failed";
+	size_t i;
+	int rc;
+
+	db->scratch = true;
+	rc = sqlite3_open_v2(":memory:", &db->sql, SQLITE_OPEN_READWRITE |
+			     SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		(void)snprintf(msg, sizeof(msg), "index: cannot open an "
+			       "in-memory database: %s (rc=%d)",
+			       sqlite3_errstr(rc), rc);
+		goto fail;
+	}
+	(void)sqlite3_extended_result_codes(db->sql, 1);
+	if (db_schema(db, &detail) < 0)
+		goto fail_detail;
+	for (i = 0; i < ST_COUNT; i++) {
+		if (index_st(db, (enum stmt_id)i, &detail) == NULL)
+			goto fail_detail;
+	}
+	db_free(db);
+	return 0;
+fail_detail:
+	/* detail lives in db, which is about to go */
+	(void)snprintf(msg, sizeof(msg), "%s", detail);
+fail:
+	db_free(db);
+	*error_r = msg;
+	return -1;
 }
 
 int
@@ -923,10 +1062,12 @@ static int
 mbox_load(struct index_db *db, enum stmt_id id, struct index_mailbox *mbox_r,
 	  const char **error_r)
 {
-	sqlite3_stmt *st = db->st[id];
+	sqlite3_stmt *st = index_st(db, id, error_r);
 	int ret;
 
 	memset(mbox_r, 0, sizeof(*mbox_r));
+	if (st == NULL)
+		return -1;
 	ret = index_st_row(db, id, error_r);
 	if (ret <= 0)
 		return ret;
@@ -953,11 +1094,14 @@ static int
 mbox_by_name(struct index_db *db, const char *name,
 	     struct index_mailbox *mbox_r, const char **error_r)
 {
-	int rc = index_bind_text(db->st[ST_MBOX_BY_NAME], 1, name);
+	sqlite3_stmt *st = index_st(db, ST_MBOX_BY_NAME, error_r);
+	int rc;
 
+	if (st == NULL)
+		return -1;
+	rc = index_bind_text(st, 1, name);
 	if (rc != SQLITE_OK)
-		return index_bind_fail(db, db->st[ST_MBOX_BY_NAME], rc, "bind",
-				 error_r);
+		return index_bind_fail(db, st, rc, "bind", error_r);
 	return mbox_load(db, ST_MBOX_BY_NAME, mbox_r, error_r);
 }
 
@@ -965,11 +1109,14 @@ static int
 mbox_by_id(struct index_db *db, int64_t id, struct index_mailbox *mbox_r,
 	   const char **error_r)
 {
-	int rc = index_bind_i64(db->st[ST_MBOX_BY_ID], 1, id);
+	sqlite3_stmt *st = index_st(db, ST_MBOX_BY_ID, error_r);
+	int rc;
 
+	if (st == NULL)
+		return -1;
+	rc = index_bind_i64(st, 1, id);
 	if (rc != SQLITE_OK)
-		return index_bind_fail(db, db->st[ST_MBOX_BY_ID], rc, "bind",
-				 error_r);
+		return index_bind_fail(db, st, rc, "bind", error_r);
 	return mbox_load(db, ST_MBOX_BY_ID, mbox_r, error_r);
 }
 
@@ -995,10 +1142,12 @@ static int
 uidvalidity_take(struct index_db *db, uint32_t wanted, uint32_t *uidv_r,
 		 const char **error_r)
 {
-	sqlite3_stmt *st = db->st[ST_UIDV_GET];
+	sqlite3_stmt *st = index_st(db, ST_UIDV_GET, error_r);
 	int64_t next, now = (int64_t)time(NULL), v;
 	int ret, rc;
 
+	if (st == NULL)
+		return -1;
 	ret = index_st_row(db, ST_UIDV_GET, error_r);
 	if (ret < 0)
 		return -1;
@@ -1015,7 +1164,9 @@ uidvalidity_take(struct index_db *db, uint32_t wanted, uint32_t *uidv_r,
 		return index_set_error(db, INDEX_ERR_LIMIT, error_r,
 				 "index: UIDVALIDITY space exhausted");
 	if (v + 1 > next) {
-		st = db->st[ST_UIDV_SET];
+		st = index_st(db, ST_UIDV_SET, error_r);
+		if (st == NULL)
+			return -1;
 		rc = index_bind_i64(st, 1, v + 1);
 		if (rc != SQLITE_OK)
 			return index_bind_fail(db, st, rc, "bind", error_r);
@@ -1045,7 +1196,9 @@ mailbox_create(struct index_db *db, const char *name, const char *special_use,
 	if (uidvalidity_take(db, wanted, &uidv, error_r) < 0)
 		return -1;
 	if (ret > 0) {
-		st = db->st[ST_MBOX_REVIVE];
+		st = index_st(db, ST_MBOX_REVIVE, error_r);
+		if (st == NULL)
+			return -1;
 		rc = index_bind_i64(st, 1, mbox.id);
 		if (rc == SQLITE_OK)
 			rc = index_bind_i64(st, 2, uidv);
@@ -1057,7 +1210,9 @@ mailbox_create(struct index_db *db, const char *name, const char *special_use,
 			return -1;
 		*id_r = mbox.id;
 	} else {
-		st = db->st[ST_MBOX_INSERT];
+		st = index_st(db, ST_MBOX_INSERT, error_r);
+		if (st == NULL)
+			return -1;
 		rc = index_bind_text(st, 1, name);
 		if (rc == SQLITE_OK)
 			rc = index_bind_i64(st, 2, uidv);
@@ -1118,10 +1273,11 @@ int
 index_mailbox_has_children(struct index_db *db, const char *name,
 			   const char **error_r)
 {
-	sqlite3_stmt *st = db->st[ST_MBOX_HAS_CHILDREN];
+	sqlite3_stmt *st;
 	int ret, rc;
 
-	if (index_enter(db, error_r) < 0)
+	if (index_enter(db, error_r) < 0 ||
+	    (st = index_st(db, ST_MBOX_HAS_CHILDREN, error_r)) == NULL)
 		return -1;
 	rc = index_bind_text(st, 1, canon_name(name));
 	if (rc != SQLITE_OK)
@@ -1155,15 +1311,11 @@ mailbox_delete(struct index_db *db, int64_t id, bool placeholder,
 {
 	struct index_mailbox mbox;
 	enum stmt_id sid = placeholder ? ST_MBOX_SET_NOSELECT : ST_MBOX_DELETE;
-	int rc;
 
 	if (index_mbox_need(db, id, false, &mbox, error_r) < 0 ||
 	    mailbox_empty(db, id, error_r) < 0)
 		return -1;
-	rc = index_bind_i64(db->st[sid], 1, id);
-	if (rc != SQLITE_OK)
-		return index_bind_fail(db, db->st[sid], rc, "bind", error_r);
-	return index_st_exec(db, sid, error_r);
+	return index_exec_i64(db, sid, &id, 1, error_r);
 }
 
 int
@@ -1194,7 +1346,7 @@ mailbox_rename(struct index_db *db, const char *oldname, const char *newname,
 	       const char **error_r)
 {
 	struct index_mailbox mbox;
-	sqlite3_stmt *st = db->st[ST_MBOX_RENAME_TMP];
+	sqlite3_stmt *st;
 	int ret, rc;
 
 	ret = mbox_by_name(db, oldname, &mbox, error_r);
@@ -1209,6 +1361,9 @@ mailbox_rename(struct index_db *db, const char *oldname, const char *newname,
 	if (ret > 0)
 		return index_set_error(db, INDEX_ERR_EXISTS, error_r,
 				 "index: target mailbox exists");
+	st = index_st(db, ST_MBOX_RENAME_TMP, error_r);
+	if (st == NULL)
+		return -1;
 	rc = index_bind_text(st, 1, oldname);
 	if (rc == SQLITE_OK)
 		rc = index_bind_text(st, 2, newname);
@@ -1254,10 +1409,11 @@ static int
 mailbox_set(struct index_db *db, enum stmt_id sid, int64_t id,
 	    const char *text, int64_t a, int64_t b, const char **error_r)
 {
-	sqlite3_stmt *st = db->st[sid];
+	sqlite3_stmt *st;
 	int rc;
 
-	if (index_enter(db, error_r) < 0)
+	if (index_enter(db, error_r) < 0 ||
+	    (st = index_st(db, sid, error_r)) == NULL)
 		return -1;
 	rc = index_bind_i64(st, 1, id);
 	if (rc == SQLITE_OK && sid == ST_MBOX_SET_SPECIAL)
@@ -1307,7 +1463,7 @@ mailbox_set_uids(struct index_db *db, int64_t id, uint32_t uidvalidity,
 		 uint32_t uidnext, const char **error_r)
 {
 	struct index_mailbox mbox;
-	sqlite3_stmt *st = db->st[ST_MBOX_SET_UIDS];
+	sqlite3_stmt *st;
 	uint32_t uidv, recent;
 	int rc;
 
@@ -1329,14 +1485,13 @@ mailbox_set_uids(struct index_db *db, int64_t id, uint32_t uidvalidity,
 		/* Moves the user's sequence past it; the value is ours. */
 		if (uidvalidity_take(db, uidvalidity, &uidv, error_r) < 0)
 			return -1;
-		rc = index_bind_i64(db->st[ST_EXP_DELETE_ALL], 1, id);
-		if (rc != SQLITE_OK)
-			return index_bind_fail(db, db->st[ST_EXP_DELETE_ALL], rc,
-					 "bind", error_r);
-		if (index_st_exec(db, ST_EXP_DELETE_ALL, error_r) < 0)
+		if (index_exec_i64(db, ST_EXP_DELETE_ALL, &id, 1, error_r) < 0)
 			return -1;
 		recent = uidnext;
 	}
+	st = index_st(db, ST_MBOX_SET_UIDS, error_r);
+	if (st == NULL)
+		return -1;
 	rc = index_bind_i64(st, 1, id);
 	if (rc == SQLITE_OK)
 		rc = index_bind_i64(st, 2, uidvalidity);
@@ -1366,11 +1521,12 @@ index_mailbox_list(struct index_db *db,
 		   void (*cb)(const struct index_mailbox_info *info, void *ctx),
 		   void *ctx, const char **error_r)
 {
-	sqlite3_stmt *st = db->st[ST_MBOX_LIST];
+	sqlite3_stmt *st;
 	struct index_mailbox_info info;
 	int ret;
 
-	if (index_enter(db, error_r) < 0)
+	if (index_enter(db, error_r) < 0 ||
+	    (st = index_st(db, ST_MBOX_LIST, error_r)) == NULL)
 		return -1;
 	while ((ret = index_st_row(db, ST_MBOX_LIST, error_r)) > 0) {
 		info.id = sqlite3_column_int64(st, 0);
@@ -1389,7 +1545,7 @@ mailbox_status(struct index_db *db, int64_t id, struct index_status *st_r,
 	       const char **error_r)
 {
 	struct index_mailbox mbox;
-	sqlite3_stmt *st = db->st[ST_MBOX_COUNT_RECENT];
+	sqlite3_stmt *st;
 	int ret, rc;
 
 	if (index_mbox_need(db, id, false, &mbox, error_r) < 0)
@@ -1404,6 +1560,9 @@ mailbox_status(struct index_db *db, int64_t id, struct index_status *st_r,
 	st_r->highestmodseq = mbox.highestmodseq;
 	if (mbox.recent_uid >= mbox.uidnext)
 		return 0;
+	st = index_st(db, ST_MBOX_COUNT_RECENT, error_r);
+	if (st == NULL)
+		return -1;
 	rc = index_bind_i64(st, 1, id);
 	if (rc == SQLITE_OK)
 		rc = index_bind_i64(st, 2, mbox.recent_uid);
@@ -1437,7 +1596,7 @@ claim_recent(struct index_db *db, int64_t id, uint32_t *first_r,
 	     uint32_t *uidnext_r, const char **error_r)
 {
 	struct index_mailbox mbox;
-	sqlite3_stmt *st = db->st[ST_MBOX_SET_RECENT];
+	sqlite3_stmt *st;
 	int rc;
 
 	if (index_mbox_need(db, id, true, &mbox, error_r) < 0)
@@ -1446,6 +1605,9 @@ claim_recent(struct index_db *db, int64_t id, uint32_t *first_r,
 	*uidnext_r = mbox.uidnext;
 	if (mbox.recent_uid == mbox.uidnext)
 		return 0;
+	st = index_st(db, ST_MBOX_SET_RECENT, error_r);
+	if (st == NULL)
+		return -1;
 	rc = index_bind_i64(st, 1, id);
 	if (rc == SQLITE_OK)
 		rc = index_bind_i64(st, 2, mbox.uidnext);
@@ -1474,10 +1636,11 @@ list_strings(struct index_db *db, enum stmt_id sid, bool bind_id, int64_t id,
 	     void (*cb)(const char *s, void *ctx), void *ctx,
 	     const char **error_r)
 {
-	sqlite3_stmt *st = db->st[sid];
+	sqlite3_stmt *st;
 	int ret, rc;
 
-	if (index_enter(db, error_r) < 0)
+	if (index_enter(db, error_r) < 0 ||
+	    (st = index_st(db, sid, error_r)) == NULL)
 		return -1;
 	if (bind_id) {
 		rc = index_bind_i64(st, 1, id);
@@ -1503,10 +1666,11 @@ static int
 exec_text(struct index_db *db, enum stmt_id sid, const char *a, const char *b,
 	  const char **error_r)
 {
-	sqlite3_stmt *st = db->st[sid];
+	sqlite3_stmt *st;
 	int rc;
 
-	if (index_enter(db, error_r) < 0)
+	if (index_enter(db, error_r) < 0 ||
+	    (st = index_st(db, sid, error_r)) == NULL)
 		return -1;
 	rc = index_bind_text(st, 1, a);
 	if (rc == SQLITE_OK && b != NULL)
@@ -1541,11 +1705,12 @@ int
 index_meta_get(struct index_db *db, const char *key, char **value_r,
 	       const char **error_r)
 {
-	sqlite3_stmt *st = db->st[ST_META_GET];
+	sqlite3_stmt *st;
 	int ret, rc;
 
 	*value_r = NULL;
-	if (index_enter(db, error_r) < 0)
+	if (index_enter(db, error_r) < 0 ||
+	    (st = index_st(db, ST_META_GET, error_r)) == NULL)
 		return -1;
 	rc = index_bind_text(st, 1, key);
 	if (rc != SQLITE_OK)

@@ -96,6 +96,14 @@ int index_open(const char *path, struct index_db **db_r,
 /* Close and free; sets *db to NULL; NULL is fine.  Discards an open
  * caller transaction (rolled back). */
 void index_close(struct index_db **db);
+/* Start-up check of the SQLite library: build the current schema in an
+ * in-memory database (the migrations index_open runs) and prepare every
+ * statement the index uses, so that a SQLite lacking a feature the index
+ * needs is refused before the first login (statements are otherwise
+ * prepared on first use).  0, or -1 with *error_r naming the statement
+ * and the SQLite error (a static buffer: call once, at start-up, before
+ * threads). */
+int index_selfcheck(const char **error_r);
 /* Delete path and its -wal, -shm and -journal files (missing ones are
  * fine).  No db may be open on it.  0, or -1 with *error_r (static). */
 int index_remove_files(const char *path, const char **error_r);
@@ -114,6 +122,13 @@ int index_transaction_begin(struct index_db *db, const char **error_r);
 int index_transaction_commit(struct index_db *db, const char **error_r);
 /* Always leaves no transaction open. */
 void index_transaction_rollback(struct index_db *db);
+/* A read snapshot around several reads in a row: one WAL read lock for
+ * all of them, where each read alone takes and drops its own (two fcntl
+ * and an fstat each).  Only reads inside: a write would have to upgrade
+ * the snapshot, which fails if another process wrote since.  Not inside
+ * a transaction.  _end never fails (a read-only COMMIT only unlocks). */
+int index_read_begin(struct index_db *db, const char **error_r);
+void index_read_end(struct index_db *db);
 
 /* ---- mailboxes ----
  * Names are UTF-8 with '/' as separator; the exact name "INBOX" is

@@ -39,6 +39,23 @@ mkdir_synced(const char *path, const char *parent, bool exist_ok,
 	return maildir_fsync_path(parent, err_r, error_r);
 }
 
+bool
+maildir_root_complete(const char *root)
+{
+	static const char *const subs[] = { "cur", "new", "tmp" };
+	char path[MAILDIR_PATH_MAX];
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		if (maildir_folder_path(path, sizeof(path), root, "", subs[i],
+					NULL) < 0 ||
+		    lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+			return false;
+	}
+	return true;
+}
+
 int
 maildir_root_create(const char *root, enum store_error *err_r,
 		    const char **error_r)

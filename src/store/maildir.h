@@ -152,6 +152,9 @@ int maildir_filename_build(struct buf *out, const char *base, size_t base_len,
  * are fine), each mkdir followed by an fsync of its parent.  0 or -1. */
 int maildir_root_create(const char *root, enum store_error *err_r,
 			const char **error_r);
+/* root/cur, root/new and root/tmp are all directories: nothing for
+ * maildir_root_create to do (three stats instead of its mkdirs). */
+bool maildir_root_complete(const char *root);
 
 /* Create folder dir (not ""): the directory, cur/ new/ tmp/ and an empty
  * "maildirfolder" file, each followed by an fsync of its parent directory.

@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "index.h"
 #include "store.h"
+#include "uidseq.h"
 
 #define STORE_PATH_MAX 4096
 #define STORE_UID_CACHE 4 /* mailboxes per user; 400 KB each at 100,000 */
@@ -29,11 +30,10 @@ struct store_view;
  * holds no list of its own.  refs guarded by the user's lock. */
 struct store_uidset {
 	unsigned refs;
-	size_t count;
-	uint32_t uids[]; /* ascending */
+	struct uidseq seq;
 };
 
-struct store_uidset *store_uidset_new(size_t count);
+struct store_uidset *store_uidset_new(void);
 void store_uidset_unref(struct store_uidset **setp);
 
 struct store_user {

@@ -45,9 +45,10 @@ struct store_view {
 	char *dir;                 /* Maildir++ directory */
 	uint32_t uidvalidity;
 	bool readonly;
-	uint32_t *uids;            /* seq-1 -> uid, ascending */
-	size_t count, cap;         /* cap 0: uids is shared->uids */
-	struct store_uidset *shared; /* referenced; NULL when uids is ours */
+	/* The view's UIDs (seq-1 -> uid): shared->seq while shared is
+	 * set (copy on write, see struct store_uidset), else own_uids. */
+	struct store_uidset *shared; /* referenced */
+	struct uidseq own_uids;
 	struct recent_range *recent;
 	size_t nrecent;
 	uint64_t modseq;           /* caught up to */
@@ -122,13 +123,13 @@ is_recent(const struct store_view *v, uint32_t uid)
 }
 
 struct store_uidset *
-store_uidset_new(size_t count)
+store_uidset_new(void)
 {
 	struct store_uidset *set;
 
-	set = xmalloc(sizeof(*set) + (count > 0 ? count : 1) * sizeof(uint32_t));
+	set = xmalloc(sizeof(*set));
 	set->refs = 1;
-	set->count = count;
+	uidseq_init(&set->seq);
 	return set;
 }
 
@@ -138,90 +139,73 @@ store_uidset_unref(struct store_uidset **setp)
 	struct store_uidset *set = *setp;
 
 	*setp = NULL;
-	if (set != NULL && --set->refs == 0)
+	if (set != NULL && --set->refs == 0) {
+		uidseq_free(&set->seq);
 		free(set);
+	}
 }
 
-/* Before changing v->uids: a private copy if it is shared.  Caller holds
- * the lock. */
+static const struct uidseq *
+uids(const struct store_view *v)
+{
+	return v->shared != NULL ? &v->shared->seq : &v->own_uids;
+}
+
+/* Before changing the view's UIDs: a private copy if they are shared.
+ * Caller holds the lock. */
 static void
 uids_own(struct store_view *v)
 {
-	uint32_t *own;
-
 	if (v->shared == NULL)
 		return;
-	v->cap = v->count + 64;
-	own = xreallocarray(NULL, v->cap, sizeof(uint32_t));
-	if (v->count > 0)
-		memcpy(own, v->uids, v->count * sizeof(uint32_t));
-	v->uids = own;
+	uidseq_copy(&v->own_uids, &v->shared->seq);
 	store_uidset_unref(&v->shared);
 }
 
 static void
 uids_free(struct store_view *v)
 {
-	if (v->shared != NULL)
-		store_uidset_unref(&v->shared);
-	else
-		free(v->uids);
-	v->uids = NULL;
-	v->count = v->cap = 0;
+	store_uidset_unref(&v->shared);
+	uidseq_free(&v->own_uids);
 }
 
 static void
 uids_push(struct store_view *v, uint32_t uid)
 {
 	uids_own(v);
-	if (v->count == v->cap) {
-		v->cap = v->cap < 64 ? 64 : v->cap * 2;
-		v->uids = xreallocarray(v->uids, v->cap, sizeof(uint32_t));
-	}
-	v->uids[v->count++] = uid;
+	/* callers push ascending UIDs above the view's highest */
+	(void)uidseq_append(&v->own_uids, uid, uid);
 }
 
 /* Number of messages with a UID below uid. */
 static size_t
 uids_below(const struct store_view *v, uint32_t uid)
 {
-	size_t lo = 0, hi = v->count;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (v->uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return uidseq_below(uids(v), uid);
 }
 
 uint32_t
 store_view_seq(const struct store_view *v, uint32_t uid)
 {
-	size_t lo = uids_below(v, uid);
-
-	return lo < v->count && v->uids[lo] == uid ? (uint32_t)lo + 1 : 0;
+	return uidseq_seq(uids(v), uid);
 }
 
 uint32_t
 store_view_uid(const struct store_view *v, uint32_t seq)
 {
-	return seq >= 1 && seq <= v->count ? v->uids[seq - 1] : 0;
+	return seq >= 1 ? uidseq_uid(uids(v), seq - 1) : 0;
 }
 
 uint32_t
 store_view_count(const struct store_view *v)
 {
-	return (uint32_t)v->count;
+	return (uint32_t)uids(v)->count;
 }
 
 uint32_t
 store_view_max_uid(const struct store_view *v)
 {
-	return v->count == 0 ? 0 : v->uids[v->count - 1];
+	return uidseq_max(uids(v));
 }
 
 bool
@@ -280,9 +264,7 @@ static void
 remove_seq(struct store_view *v, uint32_t seq)
 {
 	uids_own(v);
-	memmove(v->uids + seq - 1, v->uids + seq,
-		(v->count - seq) * sizeof(uint32_t));
-	v->count--;
+	uidseq_remove_pos(&v->own_uids, seq - 1);
 }
 
 void
@@ -307,53 +289,85 @@ keyword_cb(const char *kw, void *ctx)
 	info->keywords[info->nkeywords++] = xstrdup(kw);
 }
 
+/* SELECT's answer from the mailbox row mb the view was loaded from. */
 static int
-fill_info(struct store_view *v, struct store_select_info *info,
-	  enum store_error *err_r, const char **error_r)
+fill_info(struct store_view *v, const struct index_mailbox *mb,
+	  struct store_select_info *info, enum store_error *err_r,
+	  const char **error_r)
 {
 	struct store_user *u = v->u;
-	struct index_status st;
 
 	memset(info, 0, sizeof(*info));
-	if (index_mailbox_status(u->db, v->mailbox_id, &st, error_r) < 0 ||
-	    index_mailbox_keywords(u->db, v->mailbox_id, keyword_cb, info,
+	if (index_mailbox_keywords(u->db, v->mailbox_id, keyword_cb, info,
 				   error_r) < 0)
 		return store_index_fail(u, err_r, error_r, *error_r);
-	info->exists = (uint32_t)v->count;
+	info->exists = store_view_count(v);
 	info->recent = count_recent(v);
 	info->uidvalidity = v->uidvalidity;
-	info->uidnext = st.uidnext;
-	info->highestmodseq = st.highestmodseq;
+	info->uidnext = mb->uidnext;
+	info->highestmodseq = mb->highestmodseq;
 	v->nkeywords = info->nkeywords;
-	if (st.unseen > 0) {
+	if (mb->unseen > 0) {
 		uint32_t uid;
 
 		/* RFC 3501 7.1: [UNSEEN n] is the first unseen's number. */
 		if (index_msg_first_unseen(u->db, v->mailbox_id, &uid,
-					   error_r) < 0)
+					   error_r) < 0) {
+			store_select_info_free(info);
 			return store_index_fail(u, err_r, error_r, *error_r);
+		}
 		info->first_unseen = store_view_seq(v, uid);
 	}
 	return 0;
 }
 
-/* Pick up what other Maildir programs did (cheap when the directories'
- * mtimes say nothing changed) and wake the other views if anything did.
- * Caller holds the lock. */
+/* Pick up what other Maildir programs did (no index read when the
+ * directories' mtimes match the row mb just read) and wake the other
+ * views if anything changed.  *scanned_r: the folder was read and the
+ * row may have changed.  Caller holds the lock. */
 static int
-maildir_sync(struct store_view *v, int64_t mailbox_id, enum store_error *err_r,
-	     const char **error_r)
+maildir_sync(struct store_view *v, const struct index_mailbox *mb,
+	     bool *scanned_r, enum store_error *err_r, const char **error_r)
 {
 	struct sync_result res;
 
 	clock_gettime(CLOCK_MONOTONIC, &v->last_check);
 	v->check_now = false;
-	if (sync_mailbox(v->u->db, v->u->root, v->dir, mailbox_id,
-			 SYNC_FLAG_IMPORT_DOVECOT, &res, err_r, error_r) < 0)
+	if (sync_mailbox_row(v->u->db, v->u->root, v->dir, mb,
+			     SYNC_FLAG_IMPORT_DOVECOT, &res, err_r,
+			     error_r) < 0)
 		return -1;
+	*scanned_r = res.scanned;
 	if (res.added > 0 || res.expunged > 0 || res.flag_changed > 0)
-		store_hub_notify(v->u, mailbox_id, NULL);
+		store_hub_notify(v->u, mb->id, NULL);
 	return 0;
+}
+
+/* The mailbox's UIDs read row by row into seq (empty): when the runs
+ * table can't be trusted.  0 or -1. */
+static int
+uids_from_rows(struct store_user *u, int64_t mailbox_id, uint32_t expect,
+	       struct uidseq *seq, const char **error_r)
+{
+	size_t i, n = 0, cap = (size_t)expect + 64;
+	uint32_t *list = xreallocarray(NULL, cap, sizeof(*list));
+
+	if (index_msg_uids(u->db, mailbox_id, list, cap, &n, error_r) < 0)
+		goto fail;
+	if (n > cap) {
+		cap = n;
+		list = xreallocarray(list, cap, sizeof(*list));
+		if (index_msg_uids(u->db, mailbox_id, list, cap, &n,
+				   error_r) < 0)
+			goto fail;
+	}
+	for (i = 0; i < n && i < cap; i++)
+		(void)uidseq_append(seq, list[i], list[i]);
+	free(list);
+	return 0;
+fail:
+	free(list);
+	return -1;
 }
 
 /* The UID list of the mailbox into the view: shared from the user's
@@ -368,7 +382,7 @@ load_uids(struct store_view *v, const struct index_mailbox *mb,
 	struct store_uid_cache *c;
 	struct store_uidset *set;
 	struct index_uid_range *ranges;
-	size_t i, k, nranges, n = 0;
+	size_t i, nranges;
 	int r;
 
 	for (i = 0; i < STORE_UID_CACHE; i++) {
@@ -376,12 +390,9 @@ load_uids(struct store_view *v, const struct index_mailbox *mb,
 		if (c->set != NULL && c->mailbox_id == mb->id &&
 		    c->modseq == mb->highestmodseq &&
 		    c->uidvalidity == mb->uidvalidity &&
-		    c->set->count == mb->messages) {
+		    c->set->seq.count == mb->messages) {
 			c->set->refs++;
 			v->shared = c->set;
-			v->uids = c->set->uids;
-			v->count = c->set->count;
-			v->cap = 0;
 			return 0;
 		}
 	}
@@ -389,39 +400,26 @@ load_uids(struct store_view *v, const struct index_mailbox *mb,
 				 error_r);
 	if (r < 0)
 		return store_index_fail(u, err_r, error_r, *error_r);
+	set = store_uidset_new();
 	if (r > 0) {
-		set = store_uidset_new(mb->messages);
-		for (i = 0; i < nranges; i++) {
-			for (k = ranges[i].lo; k <= ranges[i].hi; k++)
-				set->uids[n++] = (uint32_t)k;
-		}
+		for (i = 0; i < nranges; i++)
+			(void)uidseq_append(&set->seq, ranges[i].lo,
+					    ranges[i].hi);
 		free(ranges);
 	} else {
 		/* The runs disagree with the message count: list the UIDs
 		 * and rewrite the runs. */
 		log_warn("user=%s mailbox=%s: UID runs out of step with the "
 			 "messages, rebuilding them", u->name, v->name);
-		set = store_uidset_new(mb->messages + 64);
-		if (index_msg_uids(u->db, mb->id, set->uids, mb->messages + 64,
-				   &n, error_r) < 0) {
+		if (uids_from_rows(u, mb->id, mb->messages, &set->seq,
+				   error_r) < 0) {
 			store_uidset_unref(&set);
 			return store_index_fail(u, err_r, error_r, *error_r);
-		}
-		if (n > mb->messages + 64) {
-			store_uidset_unref(&set);
-			set = store_uidset_new(n);
-			if (index_msg_uids(u->db, mb->id, set->uids, n, &n,
-					   error_r) < 0) {
-				store_uidset_unref(&set);
-				return store_index_fail(u, err_r, error_r,
-							*error_r);
-			}
 		}
 		if (index_msg_ranges_repair(u->db, mb->id, error_r) < 0)
 			log_warn("user=%s mailbox=%s: rebuilding UID runs: %s",
 				 u->name, v->name, *error_r);
 	}
-	set->count = n;
 	/* remember it: this mailbox's slot, else the next one round robin */
 	c = NULL;
 	for (i = 0; i < STORE_UID_CACHE && c == NULL; i++) {
@@ -439,9 +437,6 @@ load_uids(struct store_view *v, const struct index_mailbox *mb,
 	c->set = set; /* the cache's reference */
 	set->refs++;  /* the view's */
 	v->shared = set;
-	v->uids = set->uids;
-	v->count = n;
-	v->cap = 0;
 	return 0;
 }
 
@@ -455,6 +450,7 @@ store_view_open(struct store_user *u, const char *name, bool readonly,
 	struct store_view *v;
 	struct buf dir;
 	uint32_t first_recent, uidnext;
+	bool reread = false;
 	int r;
 
 	name = store_mailbox_canonical(name);
@@ -479,44 +475,51 @@ store_view_open(struct store_user *u, const char *name, bool readonly,
 	if (store_name_to_dir(name, &dir, err_r, error_r) < 0)
 		goto fail;
 	v->dir = xstrdup(buf_cstr(&dir));
-	if (maildir_sync(v, mb.id, err_r, error_r) < 0)
+	if (maildir_sync(v, &mb, &reread, err_r, error_r) < 0)
 		goto fail;
-	if (index_mailbox_get(u->db, name, &mb, error_r) <= 0) {
+	/* Writes first (a scan above, the \Recent claim here), then one read
+	 * snapshot for the rest: SQLite takes and drops its read lock around
+	 * every statement otherwise.  A write (and its fsync) only when
+	 * there is something to claim: 1,000 sessions must not each commit
+	 * on SELECT.  EXAMINE doesn't claim \Recent but sees it (RFC 3501
+	 * 2.3.2, 6.3.3): the unclaimed UIDs are recent for a read-only
+	 * view. */
+	first_recent = uidnext = 0;
+	if (!readonly && (reread || mb.recent_uid < mb.uidnext)) {
+		if (index_mailbox_claim_recent(u->db, mb.id, &first_recent,
+					       &uidnext, error_r) < 0) {
+			store_index_fail(u, err_r, error_r, *error_r);
+			goto fail;
+		}
+		reread = reread || first_recent < uidnext;
+	}
+	if (index_read_begin(u->db, error_r) < 0) {
+		store_index_fail(u, err_r, error_r, *error_r);
+		goto fail;
+	}
+	if (reread && index_mailbox_get(u->db, name, &mb, error_r) <= 0) {
+		index_read_end(u->db);
 		store_index_fail(u, err_r, error_r, "Mailbox vanished");
 		goto fail;
 	}
 	v->mailbox_id = mb.id;
 	v->uidvalidity = mb.uidvalidity;
 	v->modseq = mb.highestmodseq;
-	if (load_uids(v, &mb, err_r, error_r) < 0)
-		goto fail;
-	/* EXAMINE doesn't claim \Recent but sees it (RFC 3501 2.3.2,
-	 * 6.3.3): the unclaimed UIDs are recent for a read-only view. */
 	if (readonly) {
-		if (mb.recent_uid < mb.uidnext) {
-			v->recent = xmalloc(sizeof(*v->recent));
-			v->recent[0].lo = mb.recent_uid;
-			v->recent[0].hi = mb.uidnext;
-			v->nrecent = 1;
-		}
-	} else {
-		/* A write (and its fsync) only when there is something to
-		 * claim: 1,000 sessions must not each commit on SELECT. */
-		first_recent = uidnext = 0;
-		if (mb.recent_uid < mb.uidnext &&
-		    index_mailbox_claim_recent(u->db, mb.id, &first_recent,
-					       &uidnext, error_r) < 0) {
-			store_index_fail(u, err_r, error_r, *error_r);
-			goto fail;
-		}
-		if (first_recent < uidnext) {
-			v->recent = xmalloc(sizeof(*v->recent));
-			v->recent[0].lo = first_recent;
-			v->recent[0].hi = uidnext;
-			v->nrecent = 1;
-		}
+		first_recent = mb.recent_uid;
+		uidnext = mb.uidnext;
 	}
-	if (fill_info(v, info_r, err_r, error_r) < 0)
+	if (first_recent < uidnext) {
+		v->recent = xmalloc(sizeof(*v->recent));
+		v->recent[0].lo = first_recent;
+		v->recent[0].hi = uidnext;
+		v->nrecent = 1;
+	}
+	r = load_uids(v, &mb, err_r, error_r);
+	if (r == 0)
+		r = fill_info(v, &mb, info_r, err_r, error_r);
+	index_read_end(u->db);
+	if (r < 0)
 		goto fail;
 	store_user_ref(u);
 	v->next = u->views;
@@ -804,16 +807,26 @@ look(struct store_view *v, struct index_mailbox *mb_r,
 {
 	struct store_user *u = v->u;
 	struct store_view *w;
+	bool scanned = false;
 	int r;
 
-	if (maildir_sync(v, v->mailbox_id, err_r, error_r) < 0)
-		log_warn("user=%s maildir sync of %s: %s", u->name, v->name,
-			 *error_r);
-	/* noted even if it failed: 1,000 sessions must not each retry */
-	dir_check_note(u, v->mailbox_id, &v->last_check);
 	r = index_mailbox_get_by_id(u->db, v->mailbox_id, mb_r, error_r);
 	if (r < 0)
 		return store_index_fail(u, err_r, error_r, *error_r);
+	if (r == 0 || mb_r->noselect) {
+		clock_gettime(CLOCK_MONOTONIC, &v->last_check);
+		v->check_now = false;
+	} else if (maildir_sync(v, mb_r, &scanned, err_r, error_r) < 0) {
+		log_warn("user=%s maildir sync of %s: %s", u->name, v->name,
+			 *error_r);
+	} else if (scanned) {
+		r = index_mailbox_get_by_id(u->db, v->mailbox_id, mb_r,
+					    error_r);
+		if (r < 0)
+			return store_index_fail(u, err_r, error_r, *error_r);
+	}
+	/* noted even if it failed: 1,000 sessions must not each retry */
+	dir_check_note(u, v->mailbox_id, &v->last_check);
 	for (w = u->views; r > 0 && w != NULL; w = w->next) {
 		if (w != v && w->mailbox_id == v->mailbox_id && !w->notified &&
 		    w->modseq < mb_r->highestmodseq)
@@ -933,7 +946,7 @@ view_sync(struct store_view *v, bool expunges_allowed, bool woken,
 	 * a new message's flags come with its first FETCH. */
 	old_maxuid = store_view_max_uid(v);
 	if (sync_new(v, m) > 0 && cb->exists != NULL)
-		cb->exists((uint32_t)v->count, count_recent(v), ctx);
+		cb->exists(store_view_count(v), count_recent(v), ctx);
 	for (i = 0; i < m->nchanged; i++) {
 		const struct index_msg *im = &m->changed[i];
 		struct store_msg msg;

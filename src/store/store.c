@@ -297,13 +297,17 @@ store_user_open(const char *user, const char *home,
 	u->index_path = xstrdup(path);
 	pthread_mutex_init(&u->lock, NULL);
 	u->refcount = 1;
-	if (mkdir_p(home, 0700) < 0) {
-		*err_r = STORE_ERR_TEMP;
-		*error_r = "cannot create the home directory";
-		goto fail;
+	/* A returning user's Maildir is complete: a few stats, not a mkdir
+	 * of every level of the path. */
+	if (!maildir_root_complete(u->root)) {
+		if (mkdir_p(home, 0700) < 0) {
+			*err_r = STORE_ERR_TEMP;
+			*error_r = "cannot create the home directory";
+			goto fail;
+		}
+		if (maildir_root_create(u->root, err_r, error_r) < 0)
+			goto fail;
 	}
-	if (maildir_root_create(u->root, err_r, error_r) < 0)
-		goto fail;
 	if (index_open(u->index_path, &u->db, &ierr, error_r) < 0) {
 		if (ierr != INDEX_ERR_CORRUPT) {
 			*err_r = index_to_store_error(ierr);

@@ -1125,6 +1125,26 @@ sync_mailbox(struct index_db *db, const char *root, const char *dir,
 	return 0;
 }
 
+int
+sync_mailbox_row(struct index_db *db, const char *root, const char *dir,
+		 const struct index_mailbox *mb, unsigned flags,
+		 struct sync_result *result_r, enum store_error *err_r,
+		 const char **error_r)
+{
+	struct dir_times now;
+
+	memset(result_r, 0, sizeof(*result_r));
+	if ((flags & SYNC_FLAG_FORCE) == 0 && !mb->noselect && dir_ok(dir)) {
+		if (dirs_stat(root, dir, &now, err_r, error_r) < 0)
+			return -1;
+		if (mb->mtime_new == now.mtime_new &&
+		    mb->mtime_cur == now.mtime_cur)
+			return 0;
+	}
+	return sync_mailbox(db, root, dir, mb->id, flags, result_r, err_r,
+			    error_r);
+}
+
 /* ---- every mailbox ---- */
 
 struct mbox_item {

@@ -48,6 +48,7 @@
 #include "store.h"
 
 struct index_db;
+struct index_mailbox;
 
 /* Scan even when the directory mtimes are unchanged. */
 #define SYNC_FLAG_FORCE 0x01u
@@ -84,6 +85,14 @@ int sync_mailbox(struct index_db *db, const char *root, const char *dir,
 		 int64_t mailbox_id, unsigned flags,
 		 struct sync_result *result_r, enum store_error *err_r,
 		 const char **error_r);
+
+/* sync_mailbox() for a mailbox whose row the caller has just read (under
+ * the same lock): when the directories' mtimes match the row, no index
+ * read at all. */
+int sync_mailbox_row(struct index_db *db, const char *root, const char *dir,
+		     const struct index_mailbox *mb, unsigned flags,
+		     struct sync_result *result_r, enum store_error *err_r,
+		     const char **error_r);
 
 /* Sync every selectable mailbox of the index (e.g. at login after an
  * index rebuild), each in its own transaction; *result_r (may be NULL)

@@ -2,8 +2,9 @@
  * monotonicity, counters against COUNT(*) queries, flag modes and modseq
  * bumps, reads in slices, rename with children, changes since a modseq,
  * \Recent claims, subscriptions, meta, caller transactions, corruption
- * detection, two handles on one file, and a 100,000-message run with
- * timings. */
+ * detection, two handles on one file, statements prepared on first use
+ * (and a failure to prepare one), the start-up self-check, and a
+ * 100,000-message run with timings. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "index.h"
+#include "index-private.h" /* struct index_db: its connection, st[] */
 
 struct fixture {
 	char dir[64];
@@ -1255,6 +1257,185 @@ test_two_handles(void **state)
 	check_counters(f, mb.id);
 }
 
+/* Statements on the connection, prepared and not finalized. */
+static size_t
+prepared(struct index_db *db)
+{
+	sqlite3_stmt *st = NULL;
+	size_t n = 0, kept = 0, i;
+
+	while ((st = sqlite3_next_stmt(db->sql, st)) != NULL)
+		n++;
+	/* every one of them is a kept statement of db->st[] */
+	for (i = 0; i < ST_COUNT; i++)
+		kept += db->st[i] != NULL;
+	assert_int_equal(n, kept);
+	return n;
+}
+
+static void
+test_lazy_prepare(void **state)
+{
+	struct fixture *f = *state;
+	struct index_uid_range all = { 1, UINT32_MAX };
+	struct seen s = { .n = 0 };
+	struct index_mailbox mb;
+	sqlite3_stmt *by_name;
+	const char *error;
+	size_t n_create, n_more;
+	int64_t id;
+
+	/* a fresh open (schema created) and a reopen prepare nothing */
+	assert_int_equal(prepared(f->db), 0);
+	reopen(f);
+	assert_int_equal(prepared(f->db), 0);
+
+	/* a mailbox create prepares what it runs, not the rest */
+	id = mk(f->db, "INBOX", NULL);
+	n_create = prepared(f->db);
+	assert_true(n_create > 0);
+	assert_true(n_create < 10);
+	assert_null(f->db->st[ST_MSG_INSERT]);
+	assert_null(f->db->st[ST_RANGE_REBUILD]);
+	/* kept: the same again prepares nothing new, same statement */
+	by_name = f->db->st[ST_MBOX_BY_NAME];
+	assert_non_null(by_name);
+	mk(f->db, "Other", NULL);
+	assert_int_equal(prepared(f->db), n_create);
+	assert_int_equal(index_mailbox_get(f->db, "INBOX", &mb, &error), 1);
+	assert_ptr_equal(f->db->st[ST_MBOX_BY_NAME], by_name);
+
+	/* more operations, more statements, still not all of them */
+	add(f->db, id, "m", 3, 0, "k1", NULL);
+	assert_int_equal(index_msg_fetch(f->db, id, &all, 1, seen_msg, &s,
+					 &error), 0);
+	assert_int_equal(s.n, 3);
+	n_more = prepared(f->db);
+	assert_true(n_more > n_create);
+	assert_true(n_more < ST_COUNT);
+	assert_non_null(f->db->st[ST_MSG_INSERT]);
+	assert_non_null(f->db->st[ST_MSG_RANGE]);
+	assert_null(f->db->st[ST_SUB_LIST]);
+	check_counters(f, id);
+}
+
+/* Preparing a statement at its first use can fail (here: the table it
+ * reads was dropped by another connection): the call fails with the
+ * SQLite error, nothing crashes, a transaction the call opened is rolled
+ * back and the db stays usable. */
+static void
+test_lazy_prepare_error(void **state)
+{
+	struct fixture *f = *state;
+	struct index_msg_new m = { 0, "new1", 0, NULL, 0, 10 };
+	struct index_uid_range *ranges = NULL;
+	struct index_mailbox mb;
+	const char *error;
+	uint32_t uid;
+	size_t n = 0;
+	sqlite3 *raw;
+	int64_t id = mk(f->db, "INBOX", NULL);
+
+	assert_null(f->db->st[ST_RANGE_LIST]);
+	assert_null(f->db->st[ST_RANGE_BEFORE]);
+	assert_int_equal(sqlite3_open_v2(f->path, &raw, SQLITE_OPEN_READWRITE,
+					 NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(raw, "DROP TABLE uid_ranges", NULL,
+				      NULL, NULL), SQLITE_OK);
+	sqlite3_close(raw);
+	/* a prepared statement sees the schema change and reloads it */
+	assert_int_equal(index_mailbox_get(f->db, "INBOX", &mb, &error), 1);
+
+	/* no transaction */
+	assert_int_equal(index_msg_uid_ranges(f->db, id, 0, &ranges, &n,
+					      &error), -1);
+	assert_non_null(strstr(error, "no such table: uid_ranges"));
+	assert_int_equal(index_last_error(f->db), INDEX_ERR_TEMP);
+	assert_false(index_is_corrupt(f->db));
+	assert_null(ranges);
+	assert_int_equal(n, 0);
+	assert_null(f->db->st[ST_RANGE_LIST]); /* failed in the prepare */
+
+	/* in the append's own transaction, after the row was inserted */
+	assert_int_equal(index_msg_append(f->db, id, &m, 1, &uid, NULL,
+					  &error), -1);
+	assert_non_null(strstr(error, "no such table: uid_ranges"));
+	assert_int_equal(index_last_error(f->db), INDEX_ERR_TEMP);
+	assert_null(f->db->st[ST_RANGE_BEFORE]);
+	assert_int_equal(status(f->db, id).messages, 0);
+	assert_int_equal(status(f->db, id).uidnext, 1);
+	mk(f->db, "Other", NULL); /* a new write transaction begins */
+	check_counters(f, id);
+
+	/* in a caller transaction: the failed call's savepoint goes, the
+	 * rest commits */
+	assert_int_equal(index_transaction_begin(f->db, &error), 0);
+	mk(f->db, "Third", NULL);
+	assert_int_equal(index_msg_append(f->db, id, &m, 1, &uid, NULL,
+					  &error), -1);
+	assert_non_null(strstr(error, "no such table: uid_ranges"));
+	assert_int_equal(index_transaction_commit(f->db, &error), 0);
+	assert_int_equal(index_mailbox_get(f->db, "Third", &mb, &error), 1);
+	assert_int_equal(status(f->db, id).messages, 0);
+	check_counters(f, id);
+}
+
+static void
+test_selfcheck(void **state)
+{
+	const char *error = NULL;
+
+	(void)state;
+	if (index_selfcheck(&error) < 0)
+		fail_msg("self-check: %s", error);
+	/* nothing left behind: again is the same */
+	assert_int_equal(index_selfcheck(&error), 0);
+}
+
+/* Stand-in for a SQLite that can't compile one of the statements: every
+ * new connection gets an authorizer refusing the SQL function char(),
+ * which no migration uses and the mailbox rename does. */
+static int
+deny_char(void *ctx, int action, const char *a, const char *b,
+	  const char *c, const char *d)
+{
+	(void)ctx;
+	(void)a;
+	(void)c;
+	(void)d;
+	if (action == SQLITE_FUNCTION && b != NULL && strcmp(b, "char") == 0)
+		return SQLITE_DENY;
+	return SQLITE_OK;
+}
+
+static int
+deny_char_init(sqlite3 *db, char **errmsg, const void *api)
+{
+	(void)errmsg;
+	(void)api;
+	return sqlite3_set_authorizer(db, deny_char, NULL);
+}
+
+static void
+test_selfcheck_refuses(void **state)
+{
+	const char *error = NULL;
+	int ret;
+
+	(void)state;
+	assert_int_equal(sqlite3_auto_extension(
+				 (void (*)(void))deny_char_init), SQLITE_OK);
+	ret = index_selfcheck(&error);
+	assert_int_equal(sqlite3_cancel_auto_extension(
+				 (void (*)(void))deny_char_init), 1);
+	assert_int_equal(ret, -1);
+	assert_non_null(error);
+	/* names the statement and SQLite's reason */
+	assert_non_null(strstr(error, "UPDATE mailboxes SET name = char(1)"));
+	assert_non_null(strstr(error, "not authorized"));
+	assert_int_equal(index_selfcheck(&error), 0);
+}
+
 static double
 now_ms(void)
 {
@@ -1384,6 +1565,12 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_two_handles, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_lazy_prepare, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_lazy_prepare_error, setup,
+						teardown),
+		cmocka_unit_test(test_selfcheck),
+		cmocka_unit_test(test_selfcheck_refuses),
 		cmocka_unit_test_setup_teardown(test_big, setup, teardown),
 	};
 
