@@ -871,17 +871,23 @@ index_open(const char *path, struct index_db **db_r, enum index_error *err_r,
 	*db_r = NULL;
 	db = db_alloc(path);
 
-	/* Create the file ourselves so mail metadata is never world
-	 * readable; SQLite gives -wal and -shm the same mode. */
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	/* An existing file: start reading its head (INDEX_PREFETCH_KIB)
+	 * while SQLite opens it.  A new one: create it ourselves so mail
+	 * metadata is never world readable; SQLite gives -wal and -shm the
+	 * same mode. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd >= 0) {
+		(void)posix_fadvise(fd, 0, INDEX_PREFETCH_KIB * 1024,
+				    POSIX_FADV_WILLNEED);
 		close(fd);
-	} else if (errno != EEXIST) {
-		log_error("index op=open(%s): %s", path, strerror(errno));
-		*err_r = INDEX_ERR_TEMP;
-		*error_r = "index: cannot create database file";
-		db_free(db);
-		return -1;
+	} else if (errno == ENOENT) {
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+		else if (errno != EEXIST)
+			goto create_fail;
+	} else {
+		goto create_fail;
 	}
 	rc = sqlite3_open_v2(path, &db->sql, SQLITE_OPEN_READWRITE |
 			     SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -897,6 +903,13 @@ index_open(const char *path, struct index_db **db_r, enum index_error *err_r,
 		return -1;
 	}
 	(void)sqlite3_extended_result_codes(db->sql, 1);
+	{
+		int persist = 1;
+
+		/* see INDEX_WAL_KEEP_KIB */
+		(void)sqlite3_file_control(db->sql, "main",
+					   SQLITE_FCNTL_PERSIST_WAL, &persist);
+	}
 	rc = sqlite3_busy_timeout(db->sql, INDEX_BUSY_TIMEOUT_MS);
 	if (rc != SQLITE_OK) {
 		(void)sql_fail(db, rc, "sqlite3_busy_timeout", &detail);
@@ -923,12 +936,24 @@ index_open(const char *path, struct index_db **db_r, enum index_error *err_r,
 		abort(); /* constant text; cannot happen */
 	if (exec_sql(db, pragma, "cache_size", &detail) < 0)
 		goto fail;
+	n = snprintf(pragma, sizeof(pragma), "PRAGMA journal_size_limit = %d",
+		     INDEX_WAL_KEEP_KIB * 1024);
+	if (n < 0 || (size_t)n >= sizeof(pragma))
+		abort(); /* constant text; cannot happen */
+	if (exec_sql(db, pragma, "journal_size_limit", &detail) < 0)
+		goto fail;
 	/* The statements are prepared as they are first used (index_st). */
 	if (db_schema(db, &detail) < 0)
 		goto fail;
 	db->last_error = INDEX_ERR_NONE;
 	*db_r = db;
 	return 0;
+create_fail:
+	log_error("index op=open(%s): %s", path, strerror(errno));
+	*err_r = INDEX_ERR_TEMP;
+	*error_r = "index: cannot create database file";
+	db_free(db);
+	return -1;
 fail:
 	*err_r = db->last_error == INDEX_ERR_NONE ? INDEX_ERR_TEMP :
 		db->last_error;

@@ -51,6 +51,17 @@
  * message mailbox's rows (about 6 MB) halves a full UID list scan
  * compared with SQLite's 2 MB default. */
 #define INDEX_CACHE_KIB 16384
+/* Read ahead at open, in KiB: the schema and the small per-user tables
+ * (mailboxes, keywords, UID runs, the roots of the indexes) are created
+ * first and live in the first pages of the file, so one sequential read
+ * replaces a random read per table on a cold open (a cold SELECT reads
+ * six pages there, then one leaf elsewhere). */
+#define INDEX_PREFETCH_KIB 128
+/* The write-ahead log is kept (emptied) when the database is closed, so
+ * the next open doesn't create it again (a new inode, and a directory
+ * fsync at its first commit); it is cut back to this size after a
+ * checkpoint, so one big transaction doesn't leave a big file behind. */
+#define INDEX_WAL_KEEP_KIB 4096
 /* Schema version kept in PRAGMA user_version. */
 #define INDEX_SCHEMA_VERSION 3
 #define INDEX_HIER_SEP '/'

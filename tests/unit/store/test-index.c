@@ -310,6 +310,40 @@ test_schema_reopen(void **state)
 	sqlite3_close(raw);
 }
 
+/* The write-ahead log outlives the connection, emptied (INDEX_WAL_KEEP_KIB):
+ * the next open doesn't create it; what was committed is in the main
+ * file.  A symlink where the index should be is refused. */
+static void
+test_wal_kept(void **state)
+{
+	struct fixture *f = *state;
+	struct index_mailbox mb;
+	struct index_db *db2 = NULL;
+	enum index_error err;
+	const char *error;
+	char wal[160], link_path[160];
+	struct stat sb;
+	int64_t id;
+
+	id = mk(f->db, "INBOX", NULL);
+	add(f->db, id, "m", 300, 0, "", NULL);
+	snprintf(wal, sizeof(wal), "%s-wal", f->path);
+	assert_int_equal(stat(wal, &sb), 0);
+	assert_true(sb.st_size > 0);
+	index_close(&f->db);
+	assert_int_equal(stat(wal, &sb), 0);
+	assert_int_equal(sb.st_size, 0);
+	assert_int_equal(index_open(f->path, &f->db, &err, &error), 0);
+	assert_int_equal(index_mailbox_get(f->db, "INBOX", &mb, &error), 1);
+	assert_int_equal(mb.messages, 300);
+	/* a symlink to a real index: not followed */
+	snprintf(link_path, sizeof(link_path), "%s/link.db", f->dir);
+	assert_int_equal(symlink(f->path, link_path), 0);
+	assert_int_equal(index_open(link_path, &db2, &err, &error), -1);
+	assert_null(db2);
+	assert_int_equal(unlink(link_path), 0);
+}
+
 static void
 test_version_newer(void **state)
 {
@@ -1570,6 +1604,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_lazy_prepare_error, setup,
 						teardown),
 		cmocka_unit_test(test_selfcheck),
+		cmocka_unit_test_setup_teardown(test_wal_kept, setup, teardown),
 		cmocka_unit_test(test_selfcheck_refuses),
 		cmocka_unit_test_setup_teardown(test_big, setup, teardown),
 	};
