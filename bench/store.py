@@ -14,7 +14,9 @@ read):
   * APPEND of 10,000 messages into an empty INBOX, pipelined with LITERAL+
     from one connection;
   * SELECT of the 100,000-message INBOX, cold (server restarted, page cache
-    dropped) and warm (SELECT again on the same connection);
+    dropped; five times, median) and warm (SELECT again on the same
+    connection), and a NOOP's round trip beside it: the client's and the
+    loopback's part of every round trip, which no server goes below;
   * UID FETCH 1:* (FLAGS); STORE 1:* +FLAGS.SILENT (\\Seen) and -FLAGS.SILENT;
   * COPY 1:10000 to another mailbox;
   * STATUS (MESSAGES UNSEEN UIDNEXT) on 100 mailboxes of 5 messages each,
@@ -678,29 +680,45 @@ def first_select(srv, user, expect, r, label):
 
 def bench_big(args, srv, r):
     N = args.big
-    # cold SELECT: restart the server, drop the page cache
-    srv.stop()
-    drop_caches()
-    srv.start()
-    time.sleep(1.0)
-    drop_caches()
-    c = Client(srv.port)
-    try:
-        r["cold_login_s"] = c.login(U_BIG)
+    # cold SELECT: restart the server, drop the page cache; several times,
+    # as one disk-bound sample is noisy
+    c = None
+    r["cold_login"], r["select_cold"], r["select_cold_cpu"] = [], [], 0.0
+    for i in range(args.cold_reps):
+        if c is not None:
+            c.close()
+        srv.stop()
+        drop_caches()
+        srv.start()
+        time.sleep(1.0)
+        drop_caches()
+        c = Client(srv.port)
+        r["cold_login"].append(c.login(U_BIG))
         with Meter(srv) as m:
             dt, _, u = c.cmd(b"SELECT INBOX")
-        r["select_cold_s"], r["select_cold_cpu"] = dt, m.cpu
+        r["select_cold"].append(dt)
+        r["select_cold_cpu"] += m.cpu / args.cold_reps
         if exists_of(u) != N:
             raise RuntimeError("cold SELECT: %s EXISTS, expected %d" % (exists_of(u), N))
-        warm = []
+    try:
+        # warm SELECT, and NOOP's round trip: the client's and the
+        # loopback's share of it, which no server can go below
+        warm, noop = [], []
         with Meter(srv) as m:
             for _ in range(args.select_reps):
                 dt, _, u = c.cmd(b"SELECT INBOX")
                 warm.append(dt)
         r["select_warm"], r["select_warm_cpu"] = warm, m.cpu / args.select_reps
-        log("%s: SELECT %d cold %.0f ms (login before it %.0f ms), warm %s ms"
-            % (srv.name, N, r["select_cold_s"] * 1e3, r["cold_login_s"] * 1e3,
-               ", ".join("%.0f" % (w * 1e3) for w in warm)))
+        for _ in range(args.select_reps):
+            noop.append(c.cmd(b"NOOP")[0])
+        r["noop"] = noop
+        r["select_above_noop"] = median(warm) - median(noop)
+        log("%s: SELECT %d cold %s ms (login before it %s ms), warm %s ms, "
+            "NOOP %.3f ms" % (srv.name, N,
+                            ", ".join("%.1f" % (x * 1e3) for x in r["select_cold"]),
+                            ", ".join("%.1f" % (x * 1e3) for x in r["cold_login"]),
+                            ", ".join("%.2f" % (w * 1e3) for w in warm),
+                            median(noop) * 1e3))
 
         fetch = []
         with Meter(srv) as m:
@@ -1024,10 +1042,12 @@ def report(args, env, res, inotify_note, elapsed):
                  fmt(D.get("append_s") and args.append / D["append_s"]),
                  ratio(S.get("append_s") and args.append / S["append_s"],
                        D.get("append_s") and args.append / D["append_s"])))
-    row("SELECT %s msgs, cold (restart + drop_caches): ms" % N(args.big),
-        "select_cold_s", ms)
+    row("SELECT %s msgs, cold (restart + drop_caches): ms (median of %d)"
+        % (N(args.big), args.cold_reps), "select_cold", ms, 1)
     row("SELECT %s msgs, warm: ms (median of %d)" % (N(args.big), args.select_reps),
-        "select_warm", ms, 2)
+        "select_warm", ms, 3)
+    row("SELECT %s msgs, warm, above a NOOP's round trip: ms" % N(args.big),
+        "select_above_noop", ms, 3)
     row("UID FETCH 1:* (FLAGS), %s msgs: ms (median of %d)" % (N(args.big), args.reps),
         "fetch", ms)
     row("STORE 1:* +FLAGS (\\Seen), %s msgs (a FETCH reply each): ms" % N(args.big),
@@ -1077,13 +1097,16 @@ def report(args, env, res, inotify_note, elapsed):
         cpu("import_s_big", 1))
     det("first (untimed) login+SELECT importing %s files: s" % N(args.idle_msgs),
         cpu("import_s_idle", 1))
-    det("cold: LOGIN before the SELECT: ms", lambda r: fmt(
-        r.get("cold_login_s") and r["cold_login_s"] * 1e3, 1))
-    det("server CPU s: cold SELECT", cpu("select_cold_cpu", 3))
+    det("cold SELECTs, each: ms", listms("select_cold"))
+    det("cold: LOGIN before each SELECT: ms", listms("cold_login"))
+    det("server CPU s per cold SELECT", cpu("select_cold_cpu", 3))
     det("warm SELECT min / median / max: ms", lambda r: " / ".join(
         "%.2f" % (f(r["select_warm"]) * 1e3) for f in (min, median, max))
         if r.get("select_warm") else "n/a")
     det("server CPU s per warm SELECT", cpu("select_warm_cpu", 3))
+    det("NOOP round trip min / median / max: ms", lambda r: " / ".join(
+        "%.3f" % (f(r["noop"]) * 1e3) for f in (min, median, max))
+        if r.get("noop") else "n/a")
     det("UID FETCH each: ms", listms("fetch"))
     det("UID FETCH output bytes", lambda r: str(r.get("fetch_bytes", "n/a")))
     det("server CPU s per UID FETCH", cpu("fetch_cpu", 3))
@@ -1199,6 +1222,9 @@ def main():
                     help="time budget for the IDLE events of one server")
     ap.add_argument("--reps", type=int, default=5,
                     help="repetitions of UID FETCH (median reported)")
+    ap.add_argument("--cold-reps", type=int, default=5,
+                    help="cold SELECTs, each after a restart and drop_caches "
+                    "(median reported)")
     ap.add_argument("--select-reps", type=int, default=25,
                     help="repetitions of the warm SELECT (median reported): "
                     "a fraction of a millisecond each, so a few samples are "
@@ -1221,6 +1247,7 @@ def main():
         args.append, args.big, args.copy, args.boxes = 1000, 10000, 1000, 20
         args.idle, args.idle_msgs, args.events, args.reps = 100, 200, 10, 2
         args.select_reps = 5
+        args.cold_reps = 2
         args.settle = 2.0
     args.copy = min(args.copy, args.big)
     args.satchel = os.path.abspath(args.satchel)

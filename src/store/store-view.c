@@ -450,7 +450,7 @@ store_view_open(struct store_user *u, const char *name, bool readonly,
 	struct store_view *v;
 	struct buf dir;
 	uint32_t first_recent, uidnext;
-	bool reread = false;
+	bool in_read = false;
 	int r;
 
 	name = store_mailbox_canonical(name);
@@ -462,6 +462,16 @@ store_view_open(struct store_user *u, const char *name, bool readonly,
 	v->name = xstrdup(name);
 	buf_init(&dir, 0);
 	pthread_mutex_lock(&u->lock);
+	/* Everything from one read snapshot: SQLite takes and drops its read
+	 * lock around every statement otherwise.  Writes can't happen
+	 * inside it, so a folder that changed (a Maildir sync) or \Recent
+	 * to claim ends the snapshot for the write, and a new one reads the
+	 * row again. */
+	if (index_read_begin(u->db, error_r) < 0) {
+		store_index_fail(u, err_r, error_r, *error_r);
+		goto fail;
+	}
+	in_read = true;
 	r = index_mailbox_get(u->db, name, &mb, error_r);
 	if (r < 0) {
 		store_index_fail(u, err_r, error_r, *error_r);
@@ -475,33 +485,42 @@ store_view_open(struct store_user *u, const char *name, bool readonly,
 	if (store_name_to_dir(name, &dir, err_r, error_r) < 0)
 		goto fail;
 	v->dir = xstrdup(buf_cstr(&dir));
-	if (maildir_sync(v, &mb, &reread, err_r, error_r) < 0)
+	clock_gettime(CLOCK_MONOTONIC, &v->last_check);
+	r = sync_mailbox_in_step(u->root, v->dir, &mb, err_r, error_r);
+	if (r < 0)
 		goto fail;
-	/* Writes first (a scan above, the \Recent claim here), then one read
-	 * snapshot for the rest: SQLite takes and drops its read lock around
-	 * every statement otherwise.  A write (and its fsync) only when
-	 * there is something to claim: 1,000 sessions must not each commit
-	 * on SELECT.  EXAMINE doesn't claim \Recent but sees it (RFC 3501
-	 * 2.3.2, 6.3.3): the unclaimed UIDs are recent for a read-only
-	 * view. */
+	/* A write (and its fsync) only when there is something to claim:
+	 * 1,000 sessions must not each commit on SELECT.  EXAMINE doesn't
+	 * claim \Recent but sees it (RFC 3501 2.3.2, 6.3.3): the unclaimed
+	 * UIDs are recent for a read-only view. */
 	first_recent = uidnext = 0;
-	if (!readonly && (reread || mb.recent_uid < mb.uidnext)) {
-		if (index_mailbox_claim_recent(u->db, mb.id, &first_recent,
+	if (r == 0 || (!readonly && mb.recent_uid < mb.uidnext)) {
+		bool scanned = false;
+
+		index_read_end(u->db);
+		in_read = false;
+		if (r == 0 && maildir_sync(v, &mb, &scanned, err_r,
+					   error_r) < 0)
+			goto fail;
+		if (!readonly &&
+		    index_mailbox_claim_recent(u->db, mb.id, &first_recent,
 					       &uidnext, error_r) < 0) {
 			store_index_fail(u, err_r, error_r, *error_r);
 			goto fail;
 		}
-		reread = reread || first_recent < uidnext;
+		if (index_read_begin(u->db, error_r) < 0) {
+			store_index_fail(u, err_r, error_r, *error_r);
+			goto fail;
+		}
+		in_read = true;
+		r = index_mailbox_get(u->db, name, &mb, error_r);
+		if (r <= 0 || mb.noselect) {
+			store_index_fail(u, err_r, error_r, r < 0 ? *error_r :
+					 "Mailbox vanished");
+			goto fail;
+		}
 	}
-	if (index_read_begin(u->db, error_r) < 0) {
-		store_index_fail(u, err_r, error_r, *error_r);
-		goto fail;
-	}
-	if (reread && index_mailbox_get(u->db, name, &mb, error_r) <= 0) {
-		index_read_end(u->db);
-		store_index_fail(u, err_r, error_r, "Mailbox vanished");
-		goto fail;
-	}
+	v->check_now = false;
 	v->mailbox_id = mb.id;
 	v->uidvalidity = mb.uidvalidity;
 	v->modseq = mb.highestmodseq;
@@ -515,12 +534,10 @@ store_view_open(struct store_user *u, const char *name, bool readonly,
 		v->recent[0].hi = uidnext;
 		v->nrecent = 1;
 	}
-	r = load_uids(v, &mb, err_r, error_r);
-	if (r == 0)
-		r = fill_info(v, &mb, info_r, err_r, error_r);
-	index_read_end(u->db);
-	if (r < 0)
+	if (load_uids(v, &mb, err_r, error_r) < 0 ||
+	    fill_info(v, &mb, info_r, err_r, error_r) < 0)
 		goto fail;
+	index_read_end(u->db);
 	store_user_ref(u);
 	v->next = u->views;
 	u->views = v;
@@ -528,6 +545,8 @@ store_view_open(struct store_user *u, const char *name, bool readonly,
 	buf_deinit(&dir);
 	return v;
 fail:
+	if (in_read)
+		index_read_end(u->db);
 	uids_free(v);
 	pthread_mutex_unlock(&u->lock);
 	buf_deinit(&dir);

@@ -1126,21 +1126,32 @@ sync_mailbox(struct index_db *db, const char *root, const char *dir,
 }
 
 int
+sync_mailbox_in_step(const char *root, const char *dir,
+		     const struct index_mailbox *mb, enum store_error *err_r,
+		     const char **error_r)
+{
+	struct dir_times now;
+
+	if (mb->noselect || !dir_ok(dir))
+		return 0; /* sync_mailbox() says what is wrong */
+	if (dirs_stat(root, dir, &now, err_r, error_r) < 0)
+		return -1;
+	return mb->mtime_new == now.mtime_new && mb->mtime_cur == now.mtime_cur;
+}
+
+int
 sync_mailbox_row(struct index_db *db, const char *root, const char *dir,
 		 const struct index_mailbox *mb, unsigned flags,
 		 struct sync_result *result_r, enum store_error *err_r,
 		 const char **error_r)
 {
-	struct dir_times now;
+	int r = 0;
 
 	memset(result_r, 0, sizeof(*result_r));
-	if ((flags & SYNC_FLAG_FORCE) == 0 && !mb->noselect && dir_ok(dir)) {
-		if (dirs_stat(root, dir, &now, err_r, error_r) < 0)
-			return -1;
-		if (mb->mtime_new == now.mtime_new &&
-		    mb->mtime_cur == now.mtime_cur)
-			return 0;
-	}
+	if ((flags & SYNC_FLAG_FORCE) == 0)
+		r = sync_mailbox_in_step(root, dir, mb, err_r, error_r);
+	if (r != 0)
+		return r < 0 ? -1 : 0;
 	return sync_mailbox(db, root, dir, mb->id, flags, result_r, err_r,
 			    error_r);
 }

@@ -86,6 +86,13 @@ int sync_mailbox(struct index_db *db, const char *root, const char *dir,
 		 struct sync_result *result_r, enum store_error *err_r,
 		 const char **error_r);
 
+/* The cheap check of sync_mailbox(): 1 when the folder's directories
+ * still have the mtimes row mb recorded (nothing to sync), 0 when a sync
+ * must look, -1 when they can't be read.  Reads no index. */
+int sync_mailbox_in_step(const char *root, const char *dir,
+			 const struct index_mailbox *mb,
+			 enum store_error *err_r, const char **error_r);
+
 /* sync_mailbox() for a mailbox whose row the caller has just read (under
  * the same lock): when the directories' mtimes match the row, no index
  * read at all. */
