@@ -30,6 +30,9 @@
 /* Write up to this much per loop turn (libevent's default is 16 KB): a
  * big FETCH goes out in a fraction of the system calls and packets. */
 #define IMAP_MAX_SINGLE_WRITE (256 * 1024)
+/* A corked batch is sent once it holds this much; a cork buffer bigger
+ * than this goes back to the allocator after the batch. */
+#define IMAP_CORK_KEEP (64 * 1024)
 
 static void read_cb(struct bufferevent *bev, void *arg);
 static void session_wake(struct worker_conn *conn);
@@ -47,6 +50,11 @@ session_free(struct imap_session *s)
 	if (s->slices.abort != NULL)
 		s->slices.abort(s->slices.ctx);
 	imap_auth_abort(s);
+	if (s->worker->cork_owner == s) {
+		/* freed in the middle of its batch: its replies go nowhere */
+		s->worker->cork_owner = NULL;
+		buf_clear(&s->worker->cork);
+	}
 	/* The view first: once it is out of the hub no thread can wake the
 	 * session, and worker_conn_remove takes it out of the wake queue. */
 	imap_session_watch(s, false);
@@ -73,11 +81,92 @@ log_disconnect(struct imap_session *s, const char *reason)
 		 s->peer, s->user != NULL ? s->user : "-", reason);
 }
 
+/* ---- output ----
+ * While a session's input batch runs on a plain socket with nothing queued,
+ * its replies collect in the worker's cork buffer and go to the kernel in
+ * one send when the batch ends (cork_flush): a reply that goes out whole
+ * never enters the bufferevent, which would register for EV_WRITE, wait
+ * for the next turn of the loop, write, and deregister again (three more
+ * system calls per command).  Whatever needs the bufferevent's output
+ * (FETCH in slices, backpressure, STARTTLS, close) takes the corked bytes
+ * into it first (uncork), so the order of the output never changes. */
+
+static bool
+corked(const struct imap_session *s)
+{
+	return s->worker->cork_owner == s;
+}
+
+static void
+cork_start(struct imap_session *s)
+{
+	struct worker *w = s->worker;
+
+	if (w->cork_owner == NULL && !s->tls && s->bev != NULL &&
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
+		w->cork_owner = s;
+		buf_clear(&w->cork);
+	}
+}
+
+/* The corked bytes into the bufferevent, and stop corking. */
+static void
+uncork(struct imap_session *s)
+{
+	struct worker *w = s->worker;
+
+	if (!corked(s))
+		return;
+	w->cork_owner = NULL;
+	if (w->cork.len > 0 && s->bev != NULL)
+		bufferevent_write(s->bev, w->cork.data, w->cork.len);
+	buf_clear(&w->cork);
+}
+
+/* Send the corked bytes now; what the socket doesn't take is queued. */
+static void
+cork_flush(struct imap_session *s)
+{
+	struct worker *w = s->worker;
+	ssize_t n = 0;
+
+	if (!corked(s))
+		return;
+	w->cork_owner = NULL;
+	if (w->cork.len > 0 && s->bev != NULL) {
+		n = send(bufferevent_getfd(s->bev), w->cork.data, w->cork.len,
+			 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0)
+			n = 0; /* EAGAIN, or an error the bufferevent sees */
+		if ((size_t)n < w->cork.len)
+			bufferevent_write(s->bev, w->cork.data + n,
+					  w->cork.len - (size_t)n);
+	}
+	/* a big batch's buffer goes back; a reply-sized one is kept */
+	if (w->cork.cap > IMAP_CORK_KEEP)
+		buf_reset(&w->cork);
+	else
+		buf_clear(&w->cork);
+}
+
+/* Output queued and corked: what the high-water checks compare. */
+static size_t
+output_len(const struct imap_session *s)
+{
+	size_t n = evbuffer_get_length(bufferevent_get_output(s->bev));
+
+	return corked(s) ? n + s->worker->cork.len : n;
+}
+
 void
 imap_session_write(struct imap_session *s, const void *data, size_t len)
 {
-	if (s->bev != NULL)
-		bufferevent_write(s->bev, data, len);
+	if (s->bev == NULL)
+		return;
+	if (corked(s) && buf_append(&s->worker->cork, data, len) == 0)
+		return;
+	uncork(s);
+	bufferevent_write(s->bev, data, len);
 }
 
 /* Like imap_session_write, but when nothing is queued ahead of the data
@@ -92,6 +181,10 @@ write_now(struct imap_session *s, const void *data, size_t len)
 
 	if (s->bev == NULL || len == 0)
 		return;
+	if (corked(s)) {
+		imap_session_write(s, data, len);
+		return;
+	}
 	if (!s->tls &&
 	    evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
 		n = send(bufferevent_getfd(s->bev), data, len,
@@ -111,6 +204,18 @@ imap_session_printf(struct imap_session *s, const char *fmt, ...)
 
 	if (s->bev == NULL)
 		return;
+	if (corked(s)) {
+		size_t len = s->worker->cork.len;
+		int r;
+
+		va_start(ap, fmt);
+		r = buf_vprintf(&s->worker->cork, fmt, ap);
+		va_end(ap);
+		if (r == 0)
+			return;
+		s->worker->cork.len = len; /* nothing half-written */
+		uncork(s);
+	}
 	va_start(ap, fmt);
 	evbuffer_add_vprintf(bufferevent_get_output(s->bev), fmt, ap);
 	va_end(ap);
@@ -123,6 +228,7 @@ imap_session_close(struct imap_session *s)
 
 	if (s->closing)
 		return;
+	uncork(s);
 	s->closing = true;
 	s->state = IMAP_STATE_LOGOUT;
 	bufferevent_disable(s->bev, EV_READ);
@@ -632,6 +738,8 @@ imap_session_start_tls(struct imap_session *s)
 	struct bufferevent *filter;
 	SSL *ssl;
 
+	/* the OK to STARTTLS goes out in plaintext, before the handshake */
+	uncork(s);
 	/* RFC 9051 6.2.1 / RFC 3207-class injection: anything the client
 	 * sent after the STARTTLS line was sent in plaintext and must not be
 	 * executed inside TLS.  Throw it away, and the framer's state too. */
@@ -678,6 +786,7 @@ imap_session_slices(struct imap_session *s,
 		    bool (*next)(struct imap_session *s, void *ctx),
 		    void (*abort)(void *ctx), void *ctx)
 {
+	uncork(s);
 	s->slices.next = next;
 	s->slices.abort = abort;
 	s->slices.ctx = ctx;
@@ -690,8 +799,7 @@ bool
 imap_session_output_full(const struct imap_session *s)
 {
 	return s->bev == NULL ||
-	       evbuffer_get_length(bufferevent_get_output(s->bev)) >=
-		       s->server->conf->output_high_water;
+	       output_len(s) >= s->server->conf->output_high_water;
 }
 
 uint8_t *
@@ -700,6 +808,7 @@ imap_session_reserve(struct imap_session *s, size_t min, size_t *len_r)
 	struct evbuffer_iovec vec;
 
 	*len_r = 0;
+	uncork(s);
 	if (s->bev == NULL || min > EV_SSIZE_MAX ||
 	    evbuffer_reserve_space(bufferevent_get_output(s->bev),
 				   (ev_ssize_t)min, &vec, 1) != 1)
@@ -780,12 +889,13 @@ static void
 process_input(struct imap_session *s)
 {
 	const size_t high_water = s->server->conf->output_high_water;
-	struct evbuffer *in, *out;
+	struct evbuffer *in;
 	struct bufferevent *bev;
 
 	if (s->in_process)
 		return;
 	s->in_process = true;
+	cork_start(s);
 	while (!s->busy && !s->closing) {
 		struct evbuffer_iovec vec;
 		enum imap_frame_result r;
@@ -793,8 +903,13 @@ process_input(struct imap_session *s)
 		const uint8_t *data;
 		size_t len;
 
-		out = bufferevent_get_output(s->bev);
-		if (evbuffer_get_length(out) > high_water) {
+		if (corked(s) && s->worker->cork.len >= IMAP_CORK_KEEP) {
+			/* a long pipelined batch: send what it has so far */
+			cork_flush(s);
+			cork_start(s);
+		}
+		if (output_len(s) > high_water) {
+			uncork(s);
 			/* A client that doesn't read stalls only itself:
 			 * stop reading it until the output drains. */
 			s->output_blocked = true;
@@ -837,6 +952,9 @@ process_input(struct imap_session *s)
 		}
 	}
 out:
+	/* s->bev may be a new TLS filter by now: cork_flush only sends for
+	 * the plain socket it corked (STARTTLS uncorked before the swap) */
+	cork_flush(s);
 	s->in_process = false;
 }
 

@@ -515,6 +515,7 @@ server_run(struct server *srv)
 		w->id = i;
 		w->conns.next = w->conns.prev = &w->conns;
 		w->wake_q.wake_next = w->wake_q.wake_prev = &w->wake_q;
+		buf_init(&w->cork, 0);
 		if (RAND_bytes((unsigned char *)&w->rng, sizeof(w->rng)) != 1 ||
 		    w->rng == 0)
 			w->rng = 0x9E3779B97F4A7C15ULL + i;
@@ -587,6 +588,7 @@ server_deinit(struct server *srv)
 		if (w->base != NULL)
 			event_base_free(w->base);
 		pthread_mutex_destroy(&w->wake_lock);
+		buf_deinit(&w->cork);
 	}
 	free(srv->workers);
 	for (l = 0; l < srv->nlisteners; l++)

@@ -21,6 +21,7 @@
 #include <event2/listener.h>
 #include <openssl/ssl.h>
 
+#include "buf.h"
 #include "conf.h"
 
 struct worker;
@@ -74,6 +75,11 @@ struct worker {
 	struct worker_conn wake_q;        /* sentinel; guarded by wake_lock */
 	bool wake_armed;                  /* wake_ev will run; wake_lock */
 	struct event *wake_ev;
+	/* Replies of the session whose input this thread is running, held
+	 * back to go out in one send at the end of its batch (see
+	 * imap-session.c); owner is that session, NULL when unused. */
+	struct buf cork;
+	const void *cork_owner;
 };
 
 struct server {

@@ -41,6 +41,50 @@ def test_pipelining(raw):
     assert r.until_tagged("r")[-1].startswith("r OK")
 
 
+def test_long_pipelined_batch_keeps_order(server):
+    """A batch's replies are collected and sent together at its end; one
+    whose replies outgrow that buffer and what the socket takes at once,
+    sent to a client that starts reading late through a small receive
+    window, still gets every reply, whole and in order."""
+    import threading
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # set before connecting, so the window stays small: the server's
+    # sends come back short and the rest must be queued
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+    sock.settimeout(30)
+    sock.connect(("127.0.0.1", server.ports["imap"]))
+    r = Raw(sock)
+    try:
+        assert r.line().startswith("* OK")
+        r.send("a LOGIN alice wonderland\r\n")
+        assert r.until_tagged("a")[-1].startswith("a OK")
+        n = 24000
+        batch = "".join("n%d NOOP\r\nc%d CAPABILITY\r\n" % (i, i)
+                        for i in range(n))
+        errors = []
+
+        def sender():
+            try:
+                r.send(batch + "z LOGOUT\r\n")
+            except OSError as e:
+                errors.append(e)
+        th = threading.Thread(target=sender, daemon=True)
+        th.start()
+        time.sleep(0.5)  # the server's output piles up meanwhile
+        for i in range(n):
+            assert r.until_tagged("n%d" % i, 30)[-1] == "n%d OK NOOP completed" % i
+            got = r.until_tagged("c%d" % i, 30)
+            assert len(got) == 2 and got[0].startswith("* CAPABILITY IMAP4rev1"), got
+            assert got[1].startswith("c%d OK" % i), got
+        got = r.until_tagged("z", 30)
+        assert got[0].startswith("* BYE") and got[-1].startswith("z OK"), got
+        assert r.closed()
+        th.join(10)
+        assert not errors
+    finally:
+        sock.close()
+
+
 @pytest.mark.parametrize("bad", [
     b"\r\n",
     b"   \r\n",
