@@ -487,8 +487,10 @@ index_txn_fail(struct index_db *db, const char **error_r)
 	return -1;
 }
 
-int
-index_transaction_begin(struct index_db *db, const char **error_r)
+/* Open a caller transaction with begin (ST_BEGIN_IMMEDIATE for writes,
+ * ST_BEGIN for a read snapshot); its end statement prepared first. */
+static int
+user_txn_begin(struct index_db *db, enum stmt_id begin, const char **error_r)
 {
 	if (index_enter(db, error_r) < 0)
 		return -1;
@@ -496,10 +498,17 @@ index_transaction_begin(struct index_db *db, const char **error_r)
 		return index_set_error(db, INDEX_ERR_INVALID, error_r,
 				 "index: transaction already open");
 	if (txn_undo_ready(db, false, error_r) < 0 ||
-	    index_st_exec(db, ST_BEGIN_IMMEDIATE, error_r) < 0)
+	    index_st(db, ST_COMMIT, error_r) == NULL ||
+	    index_st_exec(db, begin, error_r) < 0)
 		return -1;
 	db->in_user_txn = true;
 	return 0;
+}
+
+int
+index_transaction_begin(struct index_db *db, const char **error_r)
+{
+	return user_txn_begin(db, ST_BEGIN_IMMEDIATE, error_r);
 }
 
 int
@@ -527,17 +536,7 @@ index_transaction_commit(struct index_db *db, const char **error_r)
 int
 index_read_begin(struct index_db *db, const char **error_r)
 {
-	if (index_enter(db, error_r) < 0)
-		return -1;
-	if (db->in_user_txn)
-		return index_set_error(db, INDEX_ERR_INVALID, error_r,
-				 "index: transaction already open");
-	if (txn_undo_ready(db, false, error_r) < 0 ||
-	    index_st(db, ST_COMMIT, error_r) == NULL ||
-	    index_st_exec(db, ST_BEGIN, error_r) < 0)
-		return -1;
-	db->in_user_txn = true;
-	return 0;
+	return user_txn_begin(db, ST_BEGIN, error_r);
 }
 
 void

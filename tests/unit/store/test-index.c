@@ -1291,6 +1291,52 @@ test_two_handles(void **state)
 	check_counters(f, mb.id);
 }
 
+/* A read snapshot: another handle's commit is not seen inside it (so the
+ * reads of one SELECT agree with each other), is seen after it; reads that
+ * use their own transaction work inside; a write transaction can't be
+ * opened inside; the snapshot can't be nested. */
+static void
+test_read_snapshot(void **state)
+{
+	struct fixture *f = *state;
+	struct index_db *b;
+	struct index_mailbox mb;
+	struct index_status st;
+	struct index_uid_range *ranges = NULL;
+	size_t nranges = 0;
+	enum index_error err;
+	const char *error;
+	int64_t id;
+
+	assert_int_equal(index_open(f->path, &b, &err, &error), 0);
+	id = mk(f->db, "Snap", NULL);
+	add(f->db, id, "a", 3, 0, NULL, NULL);
+	assert_int_equal(index_read_begin(f->db, &error), 0);
+	assert_int_equal(index_mailbox_get(f->db, "Snap", &mb, &error), 1);
+	assert_int_equal(mb.messages, 3);
+	add(b, id, "b", 2, 0, NULL, NULL); /* another process delivers */
+	assert_int_equal(index_mailbox_get(f->db, "Snap", &mb, &error), 1);
+	assert_int_equal(mb.messages, 3);
+	assert_int_equal(index_mailbox_status(f->db, id, &st, &error), 0);
+	assert_int_equal(st.messages, 3);
+	assert_int_equal(index_msg_uid_ranges(f->db, id, 3, &ranges, &nranges,
+					      &error), 1);
+	assert_int_equal(nranges, 1);
+	assert_int_equal(ranges[0].hi, 3);
+	free(ranges);
+	assert_int_equal(index_read_begin(f->db, &error), -1);
+	assert_int_equal(index_last_error(f->db), INDEX_ERR_INVALID);
+	assert_int_equal(index_transaction_begin(f->db, &error), -1);
+	index_read_end(f->db);
+	assert_int_equal(index_mailbox_get(f->db, "Snap", &mb, &error), 1);
+	assert_int_equal(mb.messages, 5);
+	/* and writes work again afterwards */
+	add(f->db, id, "c", 1, 0, NULL, NULL);
+	assert_int_equal(status(b, id).messages, 6);
+	index_read_end(f->db); /* a second end is harmless */
+	index_close(&b);
+}
+
 /* Statements on the connection, prepared and not finalized. */
 static size_t
 prepared(struct index_db *db)
@@ -1604,6 +1650,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_lazy_prepare_error, setup,
 						teardown),
 		cmocka_unit_test(test_selfcheck),
+		cmocka_unit_test_setup_teardown(test_read_snapshot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wal_kept, setup, teardown),
 		cmocka_unit_test(test_selfcheck_refuses),
 		cmocka_unit_test_setup_teardown(test_big, setup, teardown),
