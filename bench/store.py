@@ -15,8 +15,10 @@ read):
     from one connection;
   * SELECT of the 100,000-message INBOX, cold (server restarted, page cache
     dropped; five times, median) and warm (SELECT again on the same
-    connection), and a NOOP's round trip beside it: the client's and the
-    loopback's part of every round trip, which no server goes below;
+    connection), with a NOOP's round trip beside it and the round trip
+    of bench/floor.c, a server that answers OK to every line and does
+    nothing else: the client's and the loopback's part of every round
+    trip, which no server goes below;
   * UID FETCH 1:* (FLAGS); STORE 1:* +FLAGS.SILENT (\\Seen) and -FLAGS.SILENT;
   * COPY 1:10000 to another mailbox;
   * STATUS (MESSAGES UNSEEN UIDNEXT) on 100 mailboxes of 5 messages each,
@@ -39,6 +41,7 @@ import selectors
 import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -678,6 +681,29 @@ def first_select(srv, user, expect, r, label):
         c.close()
 
 
+def measure_floor(args):
+    """Round trips of NOOP against bench/floor.c, a server that answers
+    every line with OK and does nothing else: the same client, the same
+    loopback, in the same minute as the server's own.  None if it is not
+    built."""
+    if not os.access(args.floor, os.X_OK):
+        log("no %s: the floor rows are left out" % args.floor)
+        return None
+    port = base.free_port()
+    proc = subprocess.Popen([args.floor, str(port), "1"], stdout=subprocess.PIPE)
+    try:
+        if proc.stdout.readline().strip() != b"ready":
+            return None
+        c = Client(port, timeout=10)
+        try:
+            return [c.cmd(b"NOOP")[0] for _ in range(args.select_reps)]
+        finally:
+            c.sock.close()
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
 def bench_big(args, srv, r):
     N = args.big
     # cold SELECT: restart the server, drop the page cache; several times,
@@ -713,6 +739,11 @@ def bench_big(args, srv, r):
             noop.append(c.cmd(b"NOOP")[0])
         r["noop"] = noop
         r["select_above_noop"] = median(warm) - median(noop)
+        floor = measure_floor(args)
+        if floor:
+            r["floor"] = floor
+            r["select_above_floor"] = median(warm) - median(floor)
+            r["noop_above_floor"] = median(noop) - median(floor)
         log("%s: SELECT %d cold %s ms (login before it %s ms), warm %s ms, "
             "NOOP %.3f ms" % (srv.name, N,
                             ", ".join("%.1f" % (x * 1e3) for x in r["select_cold"]),
@@ -1048,6 +1079,8 @@ def report(args, env, res, inotify_note, elapsed):
         "select_warm", ms, 3)
     row("SELECT %s msgs, warm, above a NOOP's round trip: ms" % N(args.big),
         "select_above_noop", ms, 3)
+    row("SELECT %s msgs, warm, above the floor (a server doing nothing): ms"
+        % N(args.big), "select_above_floor", ms, 3)
     row("UID FETCH 1:* (FLAGS), %s msgs: ms (median of %d)" % (N(args.big), args.reps),
         "fetch", ms)
     row("STORE 1:* +FLAGS (\\Seen), %s msgs (a FETCH reply each): ms" % N(args.big),
@@ -1107,6 +1140,13 @@ def report(args, env, res, inotify_note, elapsed):
     det("NOOP round trip min / median / max: ms", lambda r: " / ".join(
         "%.3f" % (f(r["noop"]) * 1e3) for f in (min, median, max))
         if r.get("noop") else "n/a")
+    det("floor: NOOP round trip to bench/floor.c (OK to every line, nothing "
+        "else), measured right after: min / median / max: ms", lambda r: " / ".join(
+        "%.3f" % (f(r["floor"]) * 1e3) for f in (min, median, max))
+        if r.get("floor") else "n/a")
+    det("NOOP above the floor: ms", lambda r: fmt(
+        None if r.get("noop_above_floor") is None
+        else r["noop_above_floor"] * 1e3, 3))
     det("UID FETCH each: ms", listms("fetch"))
     det("UID FETCH output bytes", lambda r: str(r.get("fetch_bytes", "n/a")))
     det("server CPU s per UID FETCH", cpu("fetch_cpu", 3))
@@ -1207,6 +1247,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--satchel", default=os.path.join(ROOT, "build", "satchel"))
     ap.add_argument("--dovecot", default="/usr/sbin/dovecot")
+    ap.add_argument("--floor", default=None,
+                    help="default: bench/satchel-floor next to --satchel")
     ap.add_argument("--quick", action="store_true", help="small smoke run")
     ap.add_argument("--append", type=int, default=10000)
     ap.add_argument("--big", type=int, default=100000)
@@ -1251,6 +1293,9 @@ def main():
         args.settle = 2.0
     args.copy = min(args.copy, args.big)
     args.satchel = os.path.abspath(args.satchel)
+    if args.floor is None:
+        args.floor = os.path.join(os.path.dirname(args.satchel), "bench",
+                                  "satchel-floor")
     for path in (args.satchel, args.dovecot):
         if not os.access(path, os.X_OK):
             sys.exit("store bench: %s is missing (build Satchel; install "
