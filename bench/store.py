@@ -15,11 +15,12 @@ read):
     from one connection;
   * SELECT of the 100,000-message INBOX, cold (server restarted, page cache
     dropped; five times, median) and warm (SELECT again on the same
-    connection), with a NOOP's round trip beside it and the round trip
-    of bench/floor.c, a server that answers OK to every line and does
-    nothing else: the client's and the loopback's part of every round
-    trip, which no server goes below;
-  * UID FETCH 1:* (FLAGS); STORE 1:* +FLAGS.SILENT (\\Seen) and -FLAGS.SILENT;
+    connection; five rounds a second apart), with NOOP's round trip in the
+    same rounds and that of bench/floor.c, a server that answers OK to
+    every line and does nothing else: the client's and the loopback's part
+    of every round trip, which no server goes below;
+  * UID FETCH 1:* (FLAGS); STORE 1:* +FLAGS (\\Seen) (a FETCH reply per
+    message), then -FLAGS.SILENT, +FLAGS.SILENT, -FLAGS.SILENT;
   * COPY 1:10000 to another mailbox;
   * STATUS (MESSAGES UNSEEN UIDNEXT) on 100 mailboxes of 5 messages each,
     one after the other on one connection;
@@ -681,27 +682,34 @@ def first_select(srv, user, expect, r, label):
         c.close()
 
 
-def measure_floor(args):
-    """Round trips of NOOP against bench/floor.c, a server that answers
-    every line with OK and does nothing else: the same client, the same
-    loopback, in the same minute as the server's own.  None if it is not
-    built."""
-    if not os.access(args.floor, os.X_OK):
-        log("no %s: the floor rows are left out" % args.floor)
-        return None
-    port = base.free_port()
-    proc = subprocess.Popen([args.floor, str(port), "1"], stdout=subprocess.PIPE)
-    try:
-        if proc.stdout.readline().strip() != b"ready":
-            return None
-        c = Client(port, timeout=10)
-        try:
-            return [c.cmd(b"NOOP")[0] for _ in range(args.select_reps)]
-        finally:
-            c.sock.close()
-    finally:
-        proc.kill()
-        proc.wait(10)
+class Floor:
+    """bench/floor.c, a server that answers every line with OK and does
+    nothing else, and one connection to it: NOOP round trips there are
+    the client's and the loopback's part of every round trip.  Without
+    the binary, noops() returns nothing and the floor rows say n/a."""
+
+    def __init__(self, args):
+        self.proc = self.c = None
+        if not os.access(args.floor, os.X_OK):
+            log("no %s: the floor rows are left out" % args.floor)
+            return
+        port = base.free_port()
+        self.proc = subprocess.Popen([args.floor, str(port), "1"],
+                                     stdout=subprocess.PIPE)
+        if self.proc.stdout.readline().strip() == b"ready":
+            self.c = Client(port, timeout=10)
+
+    def noops(self, n):
+        if self.c is None:
+            return []
+        return [self.c.cmd(b"NOOP")[0] for _ in range(n)]
+
+    def close(self):
+        if self.c is not None:
+            self.c.sock.close()
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
 
 
 def bench_big(args, srv, r):
@@ -729,17 +737,30 @@ def bench_big(args, srv, r):
     try:
         # warm SELECT, and NOOP's round trip: the client's and the
         # loopback's share of it, which no server can go below
-        warm, noop = [], []
-        with Meter(srv) as m:
-            for _ in range(args.select_reps):
-                dt, _, u = c.cmd(b"SELECT INBOX")
-                warm.append(dt)
-        r["select_warm"], r["select_warm_cpu"] = warm, m.cpu / args.select_reps
-        for _ in range(args.select_reps):
-            noop.append(c.cmd(b"NOOP")[0])
+        # In rounds, SELECT, NOOP and the floor side by side, a second
+        # apart: the VM's round trip swings by a factor of three from one
+        # minute to the next, and each round's three see the same one.
+        warm, noop, floor = [], [], []
+        fl = Floor(args)
+        try:
+            cpu = 0.0
+            for rnd in range(args.select_rounds):
+                with Meter(srv) as m:
+                    for _ in range(args.select_reps):
+                        dt, _, u = c.cmd(b"SELECT INBOX")
+                        warm.append(dt)
+                cpu += m.cpu
+                for _ in range(args.select_reps):
+                    noop.append(c.cmd(b"NOOP")[0])
+                floor += fl.noops(args.select_reps)
+                if rnd + 1 < args.select_rounds:
+                    time.sleep(1.0)
+        finally:
+            fl.close()
+        n_warm = args.select_reps * args.select_rounds
+        r["select_warm"], r["select_warm_cpu"] = warm, cpu / n_warm
         r["noop"] = noop
         r["select_above_noop"] = median(warm) - median(noop)
-        floor = measure_floor(args)
         if floor:
             r["floor"] = floor
             r["select_above_floor"] = median(warm) - median(floor)
@@ -1075,8 +1096,8 @@ def report(args, env, res, inotify_note, elapsed):
                        D.get("append_s") and args.append / D["append_s"])))
     row("SELECT %s msgs, cold (restart + drop_caches): ms (median of %d)"
         % (N(args.big), args.cold_reps), "select_cold", ms, 1)
-    row("SELECT %s msgs, warm: ms (median of %d)" % (N(args.big), args.select_reps),
-        "select_warm", ms, 3)
+    row("SELECT %s msgs, warm: ms (median of %d)" % (
+        N(args.big), args.select_reps * args.select_rounds), "select_warm", ms, 3)
     row("SELECT %s msgs, warm, above a NOOP's round trip: ms" % N(args.big),
         "select_above_noop", ms, 3)
     row("SELECT %s msgs, warm, above the floor (a server doing nothing): ms"
@@ -1141,7 +1162,7 @@ def report(args, env, res, inotify_note, elapsed):
         "%.3f" % (f(r["noop"]) * 1e3) for f in (min, median, max))
         if r.get("noop") else "n/a")
     det("floor: NOOP round trip to bench/floor.c (OK to every line, nothing "
-        "else), measured right after: min / median / max: ms", lambda r: " / ".join(
+        "else), in the same rounds: min / median / max: ms", lambda r: " / ".join(
         "%.3f" % (f(r["floor"]) * 1e3) for f in (min, median, max))
         if r.get("floor") else "n/a")
     det("NOOP above the floor: ms", lambda r: fmt(
@@ -1264,6 +1285,9 @@ def main():
                     help="time budget for the IDLE events of one server")
     ap.add_argument("--reps", type=int, default=5,
                     help="repetitions of UID FETCH (median reported)")
+    ap.add_argument("--select-rounds", type=int, default=5,
+                    help="rounds of warm SELECT, NOOP and floor round trips "
+                    "(--select-reps each), a second apart")
     ap.add_argument("--cold-reps", type=int, default=5,
                     help="cold SELECTs, each after a restart and drop_caches "
                     "(median reported)")
@@ -1289,6 +1313,7 @@ def main():
         args.append, args.big, args.copy, args.boxes = 1000, 10000, 1000, 20
         args.idle, args.idle_msgs, args.events, args.reps = 100, 200, 10, 2
         args.select_reps = 5
+        args.select_rounds = 2
         args.cold_reps = 2
         args.settle = 2.0
     args.copy = min(args.copy, args.big)
