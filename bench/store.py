@@ -36,6 +36,7 @@ Must run as root (Dovecot's master, drop_caches).  Stops only processes it
 started, by PID.  Reuses the helpers of bench/run.py.
 """
 import argparse
+import json
 import os
 import re
 import selectors
@@ -682,6 +683,33 @@ def first_select(srv, user, expect, r, label):
         c.close()
 
 
+def rtt_rounds(args, srv):
+    """Warm SELECT, NOOP and floor round trips (seconds) from bench/rtt.c
+    on a connection of its own, with bench/floor.c beside it."""
+    floor_proc = None
+    argv = [args.rtt, "--port", str(srv.port), "--login", U_BIG, PASSWORD,
+            "--rounds", str(args.select_rounds), "--reps", str(args.select_reps),
+            "--pause-ms", "1000"]
+    try:
+        if os.access(args.floor, os.X_OK):
+            port = base.free_port()
+            floor_proc = subprocess.Popen([args.floor, str(port), "1"],
+                                          stdout=subprocess.PIPE)
+            if floor_proc.stdout.readline().strip() == b"ready":
+                argv += ["--floor-port", str(port)]
+        out = subprocess.run(argv + ["SELECT INBOX", "NOOP"], capture_output=True,
+                             text=True, timeout=60 + 2 * args.select_rounds)
+        if out.returncode != 0:
+            raise RuntimeError("satchel-rtt: %s" % out.stderr.strip())
+        d = json.loads(out.stdout)
+        return ([x / 1e6 for x in d["SELECT INBOX"]], [x / 1e6 for x in d["NOOP"]],
+                [x / 1e6 for x in d.get("floor", [])])
+    finally:
+        if floor_proc is not None:
+            floor_proc.kill()
+            floor_proc.wait(10)
+
+
 class Floor:
     """bench/floor.c, a server that answers every line with OK and does
     nothing else, and one connection to it: NOOP round trips there are
@@ -741,23 +769,33 @@ def bench_big(args, srv, r):
         # apart: the VM's round trip swings by a factor of three from one
         # minute to the next, and each round's three see the same one.
         warm, noop, floor = [], [], []
-        fl = Floor(args)
-        try:
-            cpu = 0.0
-            for rnd in range(args.select_rounds):
-                with Meter(srv) as m:
-                    for _ in range(args.select_reps):
-                        dt, _, u = c.cmd(b"SELECT INBOX")
-                        warm.append(dt)
-                cpu += m.cpu
-                for _ in range(args.select_reps):
-                    noop.append(c.cmd(b"NOOP")[0])
-                floor += fl.noops(args.select_reps)
-                if rnd + 1 < args.select_rounds:
-                    time.sleep(1.0)
-        finally:
-            fl.close()
         n_warm = args.select_reps * args.select_rounds
+        if os.access(args.rtt, os.X_OK):
+            # timed in C (bench/rtt.c): a Python client adds microseconds
+            # of its own to each round trip
+            with Meter(srv) as m:
+                warm, noop, floor = rtt_rounds(args, srv)
+            r["timed_by"] = "bench/rtt.c"
+            cpu = m.cpu / 2
+        else:
+            log("no %s: warm round trips timed from Python" % args.rtt)
+            r["timed_by"] = "Python"
+            fl = Floor(args)
+            try:
+                cpu = 0.0
+                for rnd in range(args.select_rounds):
+                    with Meter(srv) as m:
+                        for _ in range(args.select_reps):
+                            dt, _, u = c.cmd(b"SELECT INBOX")
+                            warm.append(dt)
+                    cpu += m.cpu
+                    for _ in range(args.select_reps):
+                        noop.append(c.cmd(b"NOOP")[0])
+                    floor += fl.noops(args.select_reps)
+                    if rnd + 1 < args.select_rounds:
+                        time.sleep(1.0)
+            finally:
+                fl.close()
         r["select_warm"], r["select_warm_cpu"] = warm, cpu / n_warm
         r["noop"] = noop
         r["select_above_noop"] = median(warm) - median(noop)
@@ -1158,6 +1196,7 @@ def report(args, env, res, inotify_note, elapsed):
         "%.2f" % (f(r["select_warm"]) * 1e3) for f in (min, median, max))
         if r.get("select_warm") else "n/a")
     det("server CPU s per warm SELECT", cpu("select_warm_cpu", 3))
+    det("warm SELECT, NOOP and floor round trips timed by", lambda r: r.get("timed_by", "n/a"))
     det("NOOP round trip min / median / max: ms", lambda r: " / ".join(
         "%.3f" % (f(r["noop"]) * 1e3) for f in (min, median, max))
         if r.get("noop") else "n/a")
@@ -1270,6 +1309,8 @@ def main():
     ap.add_argument("--dovecot", default="/usr/sbin/dovecot")
     ap.add_argument("--floor", default=None,
                     help="default: bench/satchel-floor next to --satchel")
+    ap.add_argument("--rtt", default=None,
+                    help="default: bench/satchel-rtt next to --satchel")
     ap.add_argument("--quick", action="store_true", help="small smoke run")
     ap.add_argument("--append", type=int, default=10000)
     ap.add_argument("--big", type=int, default=100000)
@@ -1321,6 +1362,9 @@ def main():
     if args.floor is None:
         args.floor = os.path.join(os.path.dirname(args.satchel), "bench",
                                   "satchel-floor")
+    if args.rtt is None:
+        args.rtt = os.path.join(os.path.dirname(args.satchel), "bench",
+                                "satchel-rtt")
     for path in (args.satchel, args.dovecot):
         if not os.access(path, os.X_OK):
             sys.exit("store bench: %s is missing (build Satchel; install "
