@@ -323,6 +323,7 @@ store_shutdown(void)
 	pthread_mutex_lock(&rq_lock);
 	rq_stop = true;
 	join = rq_started;
+	rq_started = false; /* a second call joins nothing */
 	pthread_cond_broadcast(&rq_cond);
 	j = rq_head;
 	rq_head = rq_tail = NULL;

@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include <sqlite3.h>
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -373,6 +375,63 @@ test_one_look_wakes_every_view_behind(void **state)
 	store_view_close(&f->v[2]); /* releases it */
 }
 
+/* UID runs that disagree with the message count (damaged behind the
+ * index's back): SELECT lists the UIDs row by row instead, numbers the
+ * messages right, and the runs are rewritten. */
+static void
+test_select_repairs_uid_runs(void **state)
+{
+	static const char *const autocreate[] = { NULL };
+	struct fixture *f = *state;
+	struct store_select_info info;
+	enum store_error err;
+	const char *error;
+	char path[128], name[64];
+	sqlite3 *raw;
+	sqlite3_stmt *q;
+	uint32_t seq;
+	int i;
+
+	for (i = 0; i < 10; i++)
+		assert_int_equal(append_one(f, i), (uint32_t)i + 1);
+	snprintf(name, sizeof(name), "%s", store_user_name(f->u));
+	for (i = 0; i < 3; i++)
+		store_view_close(&f->v[i]);
+	store_user_unref(&f->u); /* the last reference: the index closes */
+	snprintf(path, sizeof(path), "%s/satchel.db", f->home);
+	assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(raw, "UPDATE uid_ranges SET hi = hi + 5",
+				      NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(raw);
+
+	f->u = store_user_open(name, f->home, autocreate, &err, &error);
+	assert_non_null(f->u);
+	f->v[0] = store_view_open(f->u, "INBOX", false, notify_cb, &f->seen[0],
+				  &info, &err, &error);
+	assert_non_null(f->v[0]);
+	assert_int_equal(info.exists, 10);
+	store_select_info_free(&info);
+	for (seq = 1; seq <= 10; seq++) {
+		assert_int_equal(store_view_uid(f->v[0], seq), seq);
+		assert_int_equal(store_view_seq(f->v[0], seq), seq);
+	}
+	assert_int_equal(store_view_uid(f->v[0], 11), 0);
+	assert_int_equal(store_view_max_uid(f->v[0]), 10);
+	/* the runs were rewritten: one run, 1..10 */
+	assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(raw, "SELECT count(*), min(lo), "
+					    "max(hi) FROM uid_ranges r JOIN "
+					    "mailboxes m ON m.id = r.mailbox_id "
+					    "WHERE m.name = 'INBOX'", -1, &q,
+					    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 1);
+	assert_int_equal(sqlite3_column_int(q, 1), 1);
+	assert_int_equal(sqlite3_column_int(q, 2), 10);
+	sqlite3_finalize(q);
+	sqlite3_close(raw);
+}
+
 int
 main(void)
 {
@@ -384,6 +443,8 @@ main(void)
 			test_expunges_wait_until_allowed, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_one_look_wakes_every_view_behind, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_select_repairs_uid_runs, setup, teardown),
 	};
 
 	int ret = cmocka_run_group_tests(tests, NULL, NULL);
