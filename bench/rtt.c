@@ -5,13 +5,14 @@
  * one is a blocking socket, a fixed buffer and clock_gettime around one
  * write and the reads up to the tagged reply.
  *
- *   satchel-rtt --port P [--login USER PASS] [--floor-port F]
+ *   satchel-rtt --port P [--port2 P2] [--login USER PASS] [--floor-port F]
  *               [--rounds R] [--reps K] [--pause-ms M] CMD...
  *
- * Connects to 127.0.0.1:P, reads the greeting, LOGINs if asked, then R
- * rounds of: each CMD K times, and K NOOPs to the floor server on F
- * (bench/floor.c) when given; M ms between rounds.  Prints one JSON line:
- * {"CMD": [us, ...], ..., "floor": [us, ...]}.  Loopback only; every wait
+ * Connects to 127.0.0.1:P (and P2: a second server, same login), reads
+ * the greeting, LOGINs if asked, then R rounds of: each CMD K times on P,
+ * the same on P2 (P2 first in odd rounds), and K NOOPs to the floor
+ * server on F (bench/floor.c) when given; M ms between rounds.  Prints one
+ * JSON line: {"CMD": [us, ...], ..., "2:CMD": [...], "floor": [us, ...]}.  Loopback only; every wait
  * is bounded by a 10 s socket timeout; replies must not carry literals
  * (SELECT, NOOP, EXAMINE, STATUS...).
  */
@@ -156,15 +157,17 @@ int
 main(int argc, char **argv)
 {
 	const char *cmds[MAX_CMDS], *user = NULL, *pass = NULL;
-	static double samples[MAX_CMDS + 1][MAX_SAMPLES];
-	size_t nsamples[MAX_CMDS + 1] = { 0 };
-	int port = 0, floor_port = 0, rounds = 5, reps = 25, pause_ms = 1000;
-	int ncmds = 0, i, first = 1;
-	struct conn c, f;
+	static double samples[2 * MAX_CMDS + 1][MAX_SAMPLES];
+	size_t nsamples[2 * MAX_CMDS + 1] = { 0 };
+	int port = 0, port2 = 0, floor_port = 0, rounds = 5, reps = 25;
+	int pause_ms = 1000, ncmds = 0, i, first = 1;
+	struct conn conns[2], f;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
 			port = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--port2") == 0 && i + 1 < argc)
+			port2 = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--floor-port") == 0 && i + 1 < argc)
 			floor_port = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--login") == 0 && i + 2 < argc) {
@@ -185,23 +188,31 @@ main(int argc, char **argv)
 	}
 	if (port <= 0 || port > 65535 || ncmds == 0 || rounds <= 0 ||
 	    reps <= 0 || (long)rounds * reps > MAX_SAMPLES || pause_ms < 0 ||
-	    pause_ms > 60000 || floor_port < 0 || floor_port > 65535) {
-		fprintf(stderr, "usage: satchel-rtt --port P [--login USER PASS] "
+	    pause_ms > 60000 || floor_port < 0 || floor_port > 65535 ||
+	    port2 < 0 || port2 > 65535) {
+		fprintf(stderr, "usage: satchel-rtt --port P [--port2 P2] "
+			"[--login USER PASS] "
 			"[--floor-port F] [--rounds R] [--reps K] [--pause-ms M] "
 			"CMD...\n");
 		return 2;
 	}
-	if (conn_open(&c, port) < 0 || read_through(&c, "* ") != 1) {
-		fprintf(stderr, "satchel-rtt: no greeting on port %d\n", port);
-		return 1;
-	}
-	if (user != NULL) {
-		char login[512];
+	for (i = 0; i < (port2 > 0 ? 2 : 1); i++) {
+		int p = i == 0 ? port : port2;
 
-		snprintf(login, sizeof(login), "LOGIN %s %s", user, pass);
-		if (command(&c, login) < 0) {
-			fprintf(stderr, "satchel-rtt: LOGIN failed\n");
+		if (conn_open(&conns[i], p) < 0 ||
+		    read_through(&conns[i], "* ") != 1) {
+			fprintf(stderr, "satchel-rtt: no greeting on port %d\n", p);
 			return 1;
+		}
+		if (user != NULL) {
+			char login[512];
+
+			snprintf(login, sizeof(login), "LOGIN %s %s", user, pass);
+			if (command(&conns[i], login) < 0) {
+				fprintf(stderr, "satchel-rtt: LOGIN failed on "
+					"port %d\n", p);
+				return 1;
+			}
 		}
 	}
 	if (floor_port > 0 &&
@@ -210,16 +221,23 @@ main(int argc, char **argv)
 		return 1;
 	}
 	for (int r = 0; r < rounds; r++) {
-		for (int k = 0; k < ncmds; k++) {
-			for (int j = 0; j < reps; j++) {
-				double us = command(&c, cmds[k]);
+		for (int x = 0; x < (port2 > 0 ? 2 : 1); x++) {
+			/* with two servers, each goes first every other round */
+			int which = port2 > 0 && r % 2 == 1 ? 1 - x : x;
 
-				if (us < 0) {
-					fprintf(stderr, "satchel-rtt: %s failed\n",
-						cmds[k]);
-					return 1;
+			for (int k = 0; k < ncmds; k++) {
+				size_t slot = (size_t)(which * MAX_CMDS + 1 + k);
+
+				for (int j = 0; j < reps; j++) {
+					double us = command(&conns[which], cmds[k]);
+
+					if (us < 0) {
+						fprintf(stderr, "satchel-rtt: %s "
+							"failed\n", cmds[k]);
+						return 1;
+					}
+					samples[slot][nsamples[slot]++] = us;
 				}
-				samples[k][nsamples[k]++] = us;
 			}
 		}
 		for (int j = 0; floor_port > 0 && j < reps; j++) {
@@ -229,18 +247,28 @@ main(int argc, char **argv)
 				fprintf(stderr, "satchel-rtt: floor NOOP failed\n");
 				return 1;
 			}
-			samples[ncmds][nsamples[ncmds]++] = us;
+			samples[0][nsamples[0]++] = us;
 		}
 		if (r + 1 < rounds)
 			usleep((useconds_t)pause_ms * 1000);
 	}
-	for (int k = 0; k < ncmds; k++)
-		print_list(cmds[k], samples[k], nsamples[k], &first);
+	for (int k = 0; k < ncmds; k++) {
+		char name[300];
+
+		print_list(cmds[k], samples[1 + k], nsamples[1 + k], &first);
+		if (port2 > 0) {
+			snprintf(name, sizeof(name), "2:%s", cmds[k]);
+			print_list(name, samples[MAX_CMDS + 1 + k],
+				   nsamples[MAX_CMDS + 1 + k], &first);
+		}
+	}
 	if (floor_port > 0)
-		print_list("floor", samples[ncmds], nsamples[ncmds], &first);
+		print_list("floor", samples[0], nsamples[0], &first);
 	printf("}\n");
-	close(c.fd);
-	free(c.buf);
+	for (i = 0; i < (port2 > 0 ? 2 : 1); i++) {
+		close(conns[i].fd);
+		free(conns[i].buf);
+	}
 	if (floor_port > 0) {
 		close(f.fd);
 		free(f.buf);

@@ -683,6 +683,62 @@ def first_select(srv, user, expect, r, label):
         c.close()
 
 
+def bench_side_by_side(args, servers, res):
+    """Warm SELECT and NOOP with both servers running and their rounds
+    interleaved (bench/rtt.c --port2): each round of one is next to a round
+    of the other, so a slow minute of the VM hits both.  The servers idle
+    otherwise; each is started again on the data of its own run."""
+    if not os.access(args.rtt, os.X_OK):
+        return
+    S, D = servers["Satchel"], servers["Dovecot"]
+    floor_proc = None
+    try:
+        S.start()
+        D.start()
+        time.sleep(1.0)
+        argv = [args.rtt, "--port", str(S.port), "--port2", str(D.port),
+                "--login", U_BIG, PASSWORD, "--reps", str(args.select_reps),
+                "--pause-ms", "1000"]
+        # a first round to wake both (Dovecot starts an imap process, both
+        # read their index back), not counted
+        subprocess.run(argv + ["--rounds", "1", "SELECT INBOX", "NOOP"],
+                       capture_output=True, timeout=60, check=True)
+        if os.access(args.floor, os.X_OK):
+            port = base.free_port()
+            floor_proc = subprocess.Popen([args.floor, str(port), "1"],
+                                          stdout=subprocess.PIPE)
+            if floor_proc.stdout.readline().strip() == b"ready":
+                argv += ["--floor-port", str(port)]
+        out = subprocess.run(argv + ["--rounds", str(2 * args.select_rounds),
+                                     "SELECT INBOX", "NOOP"],
+                             capture_output=True, text=True,
+                             timeout=60 + 4 * args.select_rounds)
+        if out.returncode != 0:
+            raise RuntimeError("satchel-rtt: %s" % out.stderr.strip())
+        d = json.loads(out.stdout)
+        floor = [x / 1e6 for x in d.get("floor", [])]
+        for name, prefix in (("Satchel", ""), ("Dovecot", "2:")):
+            r = res[name]
+            r["sbs_select"] = [x / 1e6 for x in d[prefix + "SELECT INBOX"]]
+            r["sbs_noop"] = [x / 1e6 for x in d[prefix + "NOOP"]]
+            if floor:
+                r["sbs_floor"] = floor
+                r["sbs_select_above_floor"] = median(r["sbs_select"]) - median(floor)
+        log("side by side: SELECT %.3f vs %.3f ms, NOOP %.3f vs %.3f ms, floor %s"
+            % (median(res["Satchel"]["sbs_select"]) * 1e3,
+               median(res["Dovecot"]["sbs_select"]) * 1e3,
+               median(res["Satchel"]["sbs_noop"]) * 1e3,
+               median(res["Dovecot"]["sbs_noop"]) * 1e3,
+               "%.3f ms" % (median(floor) * 1e3) if floor else "n/a"))
+    finally:
+        if floor_proc is not None:
+            floor_proc.kill()
+            floor_proc.wait(10)
+        for srv in (S, D):
+            if srv.proc is not None:
+                srv.stop()
+
+
 def rtt_rounds(args, srv):
     """Warm SELECT, NOOP and floor round trips (seconds) from bench/rtt.c
     on a connection of its own, with bench/floor.c beside it."""
@@ -1140,6 +1196,11 @@ def report(args, env, res, inotify_note, elapsed):
         "select_above_noop", ms, 3)
     row("SELECT %s msgs, warm, above the floor (a server doing nothing): ms"
         % N(args.big), "select_above_floor", ms, 3)
+    row("SELECT %s msgs, warm, both servers running, rounds interleaved: ms "
+        "(median of %d)" % (N(args.big), 2 * args.select_rounds * args.select_reps),
+        "sbs_select", ms, 3)
+    row("  the same, above the floor: ms", "sbs_select_above_floor", ms, 3)
+    row("NOOP, both servers running, rounds interleaved: ms", "sbs_noop", ms, 3)
     row("UID FETCH 1:* (FLAGS), %s msgs: ms (median of %d)" % (N(args.big), args.reps),
         "fetch", ms)
     row("STORE 1:* +FLAGS (\\Seen), %s msgs (a FETCH reply each): ms" % N(args.big),
@@ -1412,6 +1473,7 @@ def main():
             pools[label] = (p, write_pool(p, count, seed))
         log("generated %d + %d message files in %.1f s" % (
             args.big, args.idle_msgs, time.monotonic() - t0))
+        servers = {}
         for name in ("Satchel", "Dovecot"):
             if name not in args.only.split(","):
                 res[name] = {"problems": ["not run (--only)"]}
@@ -1424,6 +1486,7 @@ def main():
             else:
                 srv = Dovecot(d, args.dovecot, passwd, cert, key, args.idle + 100)
             res[name] = {"problems": []}
+            servers[name] = srv
             log("==== %s ====" % name)
             try:
                 run_server(args, srv, pools, res[name])
@@ -1433,6 +1496,13 @@ def main():
             finally:
                 if srv.proc is not None:
                     srv.stop()
+        if len(servers) == 2 and all("import_s_big" in res[n] for n in servers):
+            try:
+                bench_side_by_side(args, servers, res)
+            except Exception as e:
+                res["Satchel"]["problems"].append("side by side: %s: %s" % (
+                    type(e).__name__, e))
+                log("side by side failed: %s" % e)
     finally:
         if inotify_old is not None:
             with open(INOTIFY_INSTANCES, "w") as f:
