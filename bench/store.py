@@ -691,7 +691,6 @@ def bench_side_by_side(args, servers, res):
     if not os.access(args.rtt, os.X_OK):
         return
     S, D = servers["Satchel"], servers["Dovecot"]
-    floor_proc = None
     try:
         S.start()
         D.start()
@@ -703,24 +702,14 @@ def bench_side_by_side(args, servers, res):
         # read their index back), not counted
         subprocess.run(argv + ["--rounds", "1", "SELECT INBOX", "NOOP"],
                        capture_output=True, timeout=60, check=True)
-        if os.access(args.floor, os.X_OK):
-            port = base.free_port()
-            floor_proc = subprocess.Popen([args.floor, str(port), "1"],
-                                          stdout=subprocess.PIPE)
-            if floor_proc.stdout.readline().strip() == b"ready":
-                argv += ["--floor-port", str(port)]
-        out = subprocess.run(argv + ["--rounds", str(2 * args.select_rounds),
-                                     "SELECT INBOX", "NOOP"],
-                             capture_output=True, text=True,
-                             timeout=60 + 4 * args.select_rounds)
-        if out.returncode != 0:
-            raise RuntimeError("satchel-rtt: %s" % out.stderr.strip())
-        d = json.loads(out.stdout)
-        floor = [x / 1e6 for x in d.get("floor", [])]
+        d = run_rtt(args, argv + ["--rounds", str(2 * args.select_rounds),
+                                  "SELECT INBOX", "NOOP"],
+                    60 + 4 * args.select_rounds)
+        floor = d.get("floor", [])
         for name, prefix in (("Satchel", ""), ("Dovecot", "2:")):
             r = res[name]
-            r["sbs_select"] = [x / 1e6 for x in d[prefix + "SELECT INBOX"]]
-            r["sbs_noop"] = [x / 1e6 for x in d[prefix + "NOOP"]]
+            r["sbs_select"] = d[prefix + "SELECT INBOX"]
+            r["sbs_noop"] = d[prefix + "NOOP"]
             if floor:
                 r["sbs_floor"] = floor
                 r["sbs_select_above_floor"] = median(r["sbs_select"]) - median(floor)
@@ -731,39 +720,53 @@ def bench_side_by_side(args, servers, res):
                median(res["Dovecot"]["sbs_noop"]) * 1e3,
                "%.3f ms" % (median(floor) * 1e3) if floor else "n/a"))
     finally:
-        if floor_proc is not None:
-            floor_proc.kill()
-            floor_proc.wait(10)
         for srv in (S, D):
             if srv.proc is not None:
                 srv.stop()
 
 
+def start_floor(args):
+    """bench/floor.c on a free port: (process, port), or (None, None) when
+    it is not built or doesn't come up."""
+    if not os.access(args.floor, os.X_OK):
+        log("no %s: the floor rows are left out" % args.floor)
+        return None, None
+    port = base.free_port()
+    proc = subprocess.Popen([args.floor, str(port), "1"], stdout=subprocess.PIPE)
+    if proc.stdout.readline().strip() != b"ready":
+        return proc, None
+    return proc, port
+
+
+def stop_floor(proc):
+    if proc is not None:
+        proc.kill()
+        proc.wait(10)
+
+
+def run_rtt(args, argv, timeout):
+    """bench/rtt.c with argv (commands last), the floor beside it; its JSON
+    with every round trip in seconds."""
+    proc, port = start_floor(args)
+    try:
+        if port is not None:
+            argv = argv[:1] + ["--floor-port", str(port)] + argv[1:]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        if out.returncode != 0:
+            raise RuntimeError("satchel-rtt: %s" % out.stderr.strip())
+        return {k: [x / 1e6 for x in v] for k, v in json.loads(out.stdout).items()}
+    finally:
+        stop_floor(proc)
+
+
 def rtt_rounds(args, srv):
     """Warm SELECT, NOOP and floor round trips (seconds) from bench/rtt.c
     on a connection of its own, with bench/floor.c beside it."""
-    floor_proc = None
-    argv = [args.rtt, "--port", str(srv.port), "--login", U_BIG, PASSWORD,
-            "--rounds", str(args.select_rounds), "--reps", str(args.select_reps),
-            "--pause-ms", "1000"]
-    try:
-        if os.access(args.floor, os.X_OK):
-            port = base.free_port()
-            floor_proc = subprocess.Popen([args.floor, str(port), "1"],
-                                          stdout=subprocess.PIPE)
-            if floor_proc.stdout.readline().strip() == b"ready":
-                argv += ["--floor-port", str(port)]
-        out = subprocess.run(argv + ["SELECT INBOX", "NOOP"], capture_output=True,
-                             text=True, timeout=60 + 2 * args.select_rounds)
-        if out.returncode != 0:
-            raise RuntimeError("satchel-rtt: %s" % out.stderr.strip())
-        d = json.loads(out.stdout)
-        return ([x / 1e6 for x in d["SELECT INBOX"]], [x / 1e6 for x in d["NOOP"]],
-                [x / 1e6 for x in d.get("floor", [])])
-    finally:
-        if floor_proc is not None:
-            floor_proc.kill()
-            floor_proc.wait(10)
+    d = run_rtt(args, [args.rtt, "--port", str(srv.port), "--login", U_BIG,
+                       PASSWORD, "--rounds", str(args.select_rounds),
+                       "--reps", str(args.select_reps), "--pause-ms", "1000",
+                       "SELECT INBOX", "NOOP"], 60 + 2 * args.select_rounds)
+    return d["SELECT INBOX"], d["NOOP"], d.get("floor", [])
 
 
 class Floor:
@@ -773,14 +776,9 @@ class Floor:
     the binary, noops() returns nothing and the floor rows say n/a."""
 
     def __init__(self, args):
-        self.proc = self.c = None
-        if not os.access(args.floor, os.X_OK):
-            log("no %s: the floor rows are left out" % args.floor)
-            return
-        port = base.free_port()
-        self.proc = subprocess.Popen([args.floor, str(port), "1"],
-                                     stdout=subprocess.PIPE)
-        if self.proc.stdout.readline().strip() == b"ready":
+        self.c = None
+        self.proc, port = start_floor(args)
+        if port is not None:
             self.c = Client(port, timeout=10)
 
     def noops(self, n):
@@ -791,9 +789,7 @@ class Floor:
     def close(self):
         if self.c is not None:
             self.c.sock.close()
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
+        stop_floor(self.proc)
 
 
 def bench_big(args, srv, r):
