@@ -288,14 +288,33 @@ int maildir_file_copy(const char *root, const char *src_dir,
 		      struct buf *fname_out, enum store_error *err_r,
 		      const char **error_r);
 
-/* The same without the fsync of dst cur/: for batches (COPY of many
- * messages), which must call maildir_dir_fsync(root, dst_dir, "cur")
- * before relying on the copies. */
-int maildir_file_copy_nosync(const char *root, const char *src_dir,
-			     const char *src_fname, bool src_in_new,
-			     const char *dst_dir, unsigned flags,
-			     uint32_t keywords, struct buf *fname_out,
-			     enum store_error *err_r, const char **error_r);
+/* A batch of copies from one folder into another (COPY, MOVE): the
+ * source's cur/ and new/ and the target's cur/ are opened once, and each
+ * copy is a stat and a link relative to them (no path walk, no open of
+ * the message).  Names as maildir_file_copy().  Init before use; close
+ * (also after a failed open) frees it. */
+struct maildir_copier {
+	int src_fd[2];  /* src cur/, new/ (O_PATH) */
+	int dst_fd;     /* dst cur/ */
+	char *root, *src_dir, *dst_dir; /* owned, for messages */
+};
+
+void maildir_copier_init(struct maildir_copier *c);
+/* NOTFOUND when a directory is missing.  0 or -1. */
+int maildir_copier_open(struct maildir_copier *c, const char *root,
+			const char *src_dir, const char *dst_dir,
+			enum store_error *err_r, const char **error_r);
+/* maildir_file_copy() without the fsync of dst cur/, which the caller
+ * does once for the batch (maildir_copier_sync) before relying on the
+ * copies.  0 or -1 (EXPUNGED if the source is gone, OVERQUOTA...). */
+int maildir_copier_link(struct maildir_copier *c, const char *src_fname,
+			bool src_in_new, unsigned flags, uint32_t keywords,
+			struct buf *fname_out, enum store_error *err_r,
+			const char **error_r);
+/* fsync dst cur/.  0 or -1. */
+int maildir_copier_sync(struct maildir_copier *c, enum store_error *err_r,
+			const char **error_r);
+void maildir_copier_close(struct maildir_copier *c);
 
 /* Unlink a message file (EXPUNGE) and leave the directory fsync to the
  * caller.  ENOENT counts as success (already gone).  0 or -1. */

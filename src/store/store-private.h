@@ -42,6 +42,7 @@ struct store_user {
 	char *name;
 	char *home;
 	char *root;                 /* <home>/Maildir */
+	int root_fd;                /* O_PATH of root, or -1 (sync.h) */
 	char *index_path;           /* <home>/satchel.db */
 	pthread_mutex_t lock;       /* guards db and every store operation */
 	struct index_db *db;

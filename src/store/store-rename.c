@@ -163,7 +163,8 @@ rename_batch(struct store_user *u, int64_t mailbox_id, uint32_t *after,
 			 error);
 		goto out;
 	}
-	sync_own_write_begin(u->db, u->root, buf_cstr(&dir), mailbox_id, &clean);
+	sync_own_write_begin(u->db, u->root, u->root_fd,
+			     buf_cstr(&dir), mailbox_id, &clean);
 	for (i = 0; i < p.n; i++) {
 		buf_clear(&name);
 		buf_clear(&newname);
@@ -188,7 +189,8 @@ rename_batch(struct store_user *u, int64_t mailbox_id, uint32_t *after,
 	    maildir_dir_fsync(u->root, buf_cstr(&dir), "cur", &e, &error) < 0) {
 		log_warn("user=%s mailbox=%s flag renames: %s", u->name, *name_cache,
 			 error);
-		sync_own_write_end(u->db, u->root, buf_cstr(&dir), mailbox_id,
+		sync_own_write_end(u->db, u->root, u->root_fd,
+				   buf_cstr(&dir), mailbox_id,
 				   false);
 		goto out;
 	}
@@ -196,11 +198,13 @@ rename_batch(struct store_user *u, int64_t mailbox_id, uint32_t *after,
 					   done_flags, ndone, &error) < 0) {
 		log_warn("user=%s mailbox=%s recording flag renames: %s",
 			 u->name, *name_cache, error);
-		sync_own_write_end(u->db, u->root, buf_cstr(&dir), mailbox_id,
+		sync_own_write_end(u->db, u->root, u->root_fd,
+				   buf_cstr(&dir), mailbox_id,
 				   false);
 		goto out;
 	}
-	sync_own_write_end(u->db, u->root, buf_cstr(&dir), mailbox_id, clean);
+	sync_own_write_end(u->db, u->root, u->root_fd,
+			   buf_cstr(&dir), mailbox_id, clean);
 	if (p.n > 0)
 		*after = p.uid[p.n - 1];
 	ret = p.n == RENAME_BATCH ? 1 : 0;

@@ -333,7 +333,7 @@ maildir_sync(struct store_view *v, const struct index_mailbox *mb,
 
 	clock_gettime(CLOCK_MONOTONIC, &v->last_check);
 	v->check_now = false;
-	if (sync_mailbox_row(v->u->db, v->u->root, v->dir, mb,
+	if (sync_mailbox_row(v->u->db, v->u->root, v->u->root_fd, v->dir, mb,
 			     SYNC_FLAG_IMPORT_DOVECOT, &res, err_r,
 			     error_r) < 0)
 		return -1;
@@ -486,7 +486,8 @@ store_view_open(struct store_user *u, const char *name, bool readonly,
 		goto fail;
 	v->dir = xstrdup(buf_cstr(&dir));
 	clock_gettime(CLOCK_MONOTONIC, &v->last_check);
-	r = sync_mailbox_in_step(u->root, v->dir, &mb, err_r, error_r);
+	r = sync_mailbox_in_step(u->root, u->root_fd,
+				 v->dir, &mb, err_r, error_r);
 	if (r < 0)
 		goto fail;
 	/* A write (and its fsync) only when there is something to claim:
@@ -1427,7 +1428,8 @@ expunge_files(struct store_view *v, struct files_ctx *fc,
 		return 0;
 	buf_init(&name, 0);
 	ranges = xcalloc(fc->count, sizeof(*ranges));
-	sync_own_write_begin(u->db, u->root, v->dir, v->mailbox_id, &clean);
+	sync_own_write_begin(u->db, u->root, u->root_fd,
+			     v->dir, v->mailbox_id, &clean);
 	for (i = 0; i < fc->count; i++) {
 		struct flag_file *ff = &fc->files[i];
 		enum store_error e;
@@ -1461,7 +1463,8 @@ expunge_files(struct store_view *v, struct files_ctx *fc,
 			      NULL, &modseq, error_r) < 0) {
 		ret = store_index_fail(u, err_r, error_r, *error_r);
 	} else {
-		sync_own_write_end(u->db, u->root, v->dir, v->mailbox_id, clean);
+		sync_own_write_end(u->db, u->root, u->root_fd,
+				   v->dir, v->mailbox_id, clean);
 		own_add(v, modseq);
 		for (i = 0; i < fc->count; i++) {
 			uint32_t seq = store_view_seq(v, fc->files[i].uid);
@@ -1557,6 +1560,7 @@ store_view_copy(struct store_view *v, const struct store_uid_range *r,
 	struct store_user *u = v->u;
 	struct index_mailbox mb;
 	struct copy_src cs;
+	struct maildir_copier cp;
 	struct buf ddir, name, newname;
 	char **newfiles = NULL;
 	uint32_t *src = NULL, *dst = NULL;
@@ -1572,6 +1576,7 @@ store_view_copy(struct store_view *v, const struct store_uid_range *r,
 	}
 	dest = store_mailbox_canonical(dest);
 	memset(&cs, 0, sizeof(cs));
+	maildir_copier_init(&cp);
 	buf_init(&ddir, 0);
 	buf_init(&name, 0);
 	buf_init(&newname, 0);
@@ -1608,7 +1613,11 @@ store_view_copy(struct store_view *v, const struct store_uid_range *r,
 		o++;
 	}
 	cs.fc.count = o;
-	sync_own_write_begin(u->db, u->root, buf_cstr(&ddir), mb.id, &dclean);
+	sync_own_write_begin(u->db, u->root, u->root_fd,
+			     buf_cstr(&ddir), mb.id, &dclean);
+	if (o > 0 && maildir_copier_open(&cp, u->root, v->dir,
+					 buf_cstr(&ddir), err_r, error_r) < 0)
+		goto out;
 	newfiles = xcalloc(o + 1, sizeof(char *));
 	src = xcalloc(o + 1, sizeof(uint32_t));
 	dst = xcalloc(o + 1, sizeof(uint32_t));
@@ -1621,20 +1630,18 @@ store_view_copy(struct store_view *v, const struct store_uid_range *r,
 		maildir_filename_build(&name, ff->file, strlen(ff->file),
 				       store_flags_to_maildir(ff->disk_flags), 0);
 		buf_clear(&newname);
-		if (maildir_file_copy_nosync(u->root, v->dir, buf_cstr(&name), false,
-				      buf_cstr(&ddir),
-				      store_flags_to_maildir(ff->old_flags), 0,
-				      &newname, err_r, error_r) < 0) {
+		if (maildir_copier_link(&cp, buf_cstr(&name), false,
+					store_flags_to_maildir(ff->old_flags),
+					0, &newname, err_r, error_r) < 0) {
 			/* the file may carry other flags than the index says */
 			buf_clear(&name);
 			if (maildir_file_find(u->root, v->dir, ff->file,
 					      strlen(ff->file), &name, &in_new,
 					      err_r, error_r) < 0 ||
 			    (buf_clear(&newname),
-			     maildir_file_copy_nosync(u->root, v->dir, buf_cstr(&name),
-					       in_new, buf_cstr(&ddir),
-					       store_flags_to_maildir(ff->old_flags),
-					       0, &newname, err_r, error_r) < 0))
+			     maildir_copier_link(&cp, buf_cstr(&name), in_new,
+					store_flags_to_maildir(ff->old_flags),
+					0, &newname, err_r, error_r) < 0))
 				goto out;
 		}
 		newfiles[i] = xstrdup(buf_cstr(&newname));
@@ -1650,8 +1657,7 @@ store_view_copy(struct store_view *v, const struct store_uid_range *r,
 	}
 	/* One directory fsync for the whole batch, before the index row
 	 * makes the copies visible (DESIGN: durable before OK). */
-	if (o > 0 && maildir_dir_fsync(u->root, buf_cstr(&ddir), "cur", err_r,
-				       error_r) < 0)
+	if (o > 0 && maildir_copier_sync(&cp, err_r, error_r) < 0)
 		goto out;
 	if (o > 0 && index_msg_append(u->db, mb.id, cs.rows, o, dst, &modseq,
 				      error_r) < 0) {
@@ -1659,7 +1665,8 @@ store_view_copy(struct store_view *v, const struct store_uid_range *r,
 		goto out;
 	}
 	if (o > 0) {
-		sync_own_write_end(u->db, u->root, buf_cstr(&ddir), mb.id, dclean);
+		sync_own_write_end(u->db, u->root, u->root_fd,
+				   buf_cstr(&ddir), mb.id, dclean);
 		store_hub_notify(u, mb.id, NULL);
 	}
 	*uidvalidity_r = mb.uidvalidity;
@@ -1685,6 +1692,7 @@ out:
 					    false, &e, &err);
 		}
 	}
+	maildir_copier_close(&cp);
 	pthread_mutex_unlock(&u->lock);
 	for (i = 0; i < cs.fc.count; i++) {
 		free((char *)cs.rows[i].file);

@@ -15,6 +15,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "index.h"
@@ -212,6 +214,8 @@ user_free(struct store_user *u)
 		store_uidset_unref(&u->uid_cache[i].set);
 	store_memo_clear(u);
 	index_close(&u->db);
+	if (u->root_fd >= 0)
+		close(u->root_fd);
 	pthread_mutex_destroy(&u->lock);
 	free(u->name);
 	free(u->home);
@@ -293,6 +297,7 @@ store_user_open(const char *user, const char *home,
 	u->home = xstrdup(home);
 	snprintf(path, sizeof(path), "%s/Maildir", home);
 	u->root = xstrdup(path);
+	u->root_fd = -1;
 	snprintf(path, sizeof(path), "%s/satchel.db", home);
 	u->index_path = xstrdup(path);
 	pthread_mutex_init(&u->lock, NULL);
@@ -308,6 +313,12 @@ store_user_open(const char *user, const char *home,
 		if (maildir_root_create(u->root, err_r, error_r) < 0)
 			goto fail;
 	}
+	/* The cheap "did the folder change?" stats go relative to this.
+	 * Without it (never expected) they take the full path. */
+	u->root_fd = open(u->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (u->root_fd < 0)
+		log_warn("user=%s open(%s): %s", user, u->root,
+			 strerror(errno));
 	if (index_open(u->index_path, &u->db, &ierr, error_r) < 0) {
 		if (ierr != INDEX_ERR_CORRUPT) {
 			*err_r = index_to_store_error(ierr);
@@ -1061,7 +1072,8 @@ store_append(struct store_user *u, const char *mailbox,
 	}
 	if (store_name_to_dir(mailbox, &dir, err_r, error_r) < 0)
 		goto out;
-	sync_own_write_begin(u->db, u->root, buf_cstr(&dir), mb.id, &clean);
+	sync_own_write_begin(u->db, u->root, u->root_fd,
+			     buf_cstr(&dir), mb.id, &clean);
 	for (i = 0; i < count; i++) {
 		struct maildir_delivery *d;
 		struct maildir_filename fn;
@@ -1098,7 +1110,8 @@ store_append(struct store_user *u, const char *mailbox,
 		goto out;
 	}
 	*uidvalidity_r = mb.uidvalidity;
-	sync_own_write_end(u->db, u->root, buf_cstr(&dir), mb.id, clean);
+	sync_own_write_end(u->db, u->root, u->root_fd,
+			   buf_cstr(&dir), mb.id, clean);
 	store_hub_notify(u, mb.id, NULL);
 	ret = 0;
 out:

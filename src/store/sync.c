@@ -133,39 +133,71 @@ ts_ns(const struct timespec *ts)
 	return (int64_t)ts->tv_sec * NSEC_PER_SEC + ts->tv_nsec;
 }
 
-/* stat cur/ and new/.  NOTFOUND when either is missing. */
+/* stat one of a folder's subdirectories ("new", "cur"): relative to
+ * root_fd (the root's directory) when it is >= 0, which saves the kernel
+ * the walk of every component of the path up to the root (on a small VM
+ * a third of a warm SELECT's own time), else by its full path.  0, or -1
+ * with errno (ENAMETOOLONG when the path doesn't fit). */
 static int
-dirs_stat(const char *root, const char *dir, struct dir_times *t_r,
-	  enum store_error *err_r, const char **error_r)
+stat_sub(const char *root, int root_fd, const char *dir, const char *sub,
+	 struct buf *path, struct stat *st)
+{
+	char rel[MAILDIR_PATH_MAX];
+	int n;
+
+	if (root_fd >= 0) {
+		n = *dir == '\0' ? snprintf(rel, sizeof(rel), "%s", sub) :
+			snprintf(rel, sizeof(rel), "%s/%s", dir, sub);
+		if (n < 0 || (size_t)n >= sizeof(rel)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		return fstatat(root_fd, rel, st, 0);
+	}
+	if (sub_path(path, root, dir, sub) < 0) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return stat(buf_cstr(path), st);
+}
+
+/* stat cur/ and new/ (see stat_sub() for root_fd).  NOTFOUND when either
+ * is missing. */
+static int
+dirs_stat(const char *root, int root_fd, const char *dir,
+	  struct dir_times *t_r, enum store_error *err_r,
+	  const char **error_r)
 {
 	static const char *const subs[] = { "new", "cur" };
 	struct buf path;
 	struct stat st;
 	size_t i;
-	int ret = 0;
+	int ret = 0, e;
 
 	buf_init(&path, MAILDIR_PATH_MAX);
 	for (i = 0; i < 2 && ret == 0; i++) {
-		if (sub_path(&path, root, dir, subs[i]) < 0) {
+		if (stat_sub(root, root_fd, dir, subs[i], &path, &st) == 0) {
+			if (i == 0)
+				t_r->mtime_new = ts_ns(&st.st_mtim);
+			else
+				t_r->mtime_cur = ts_ns(&st.st_mtim);
+			continue;
+		}
+		e = errno;
+		ret = -1;
+		if (e == ENAMETOOLONG) {
 			*err_r = STORE_ERR_LIMIT;
 			*error_r = "Mailbox path too long";
-			ret = -1;
-		} else if (stat(buf_cstr(&path), &st) < 0) {
-			if (errno == ENOENT || errno == ENOTDIR) {
-				*err_r = STORE_ERR_NOTFOUND;
-				*error_r = "Mailbox doesn't exist";
-			} else {
-				log_error("stat(%s): %s", buf_cstr(&path),
-					  strerror(errno));
-				*err_r = errno == EACCES ? STORE_ERR_NOPERM :
-					STORE_ERR_TEMP;
-				*error_r = "Mailbox sync failed";
-			}
-			ret = -1;
-		} else if (i == 0) {
-			t_r->mtime_new = ts_ns(&st.st_mtim);
+		} else if (e == ENOENT || e == ENOTDIR) {
+			*err_r = STORE_ERR_NOTFOUND;
+			*error_r = "Mailbox doesn't exist";
 		} else {
-			t_r->mtime_cur = ts_ns(&st.st_mtim);
+			log_error("stat(%s%s%s/%s): %s", root,
+				  *dir == '\0' ? "" : "/", dir, subs[i],
+				  strerror(e));
+			*err_r = e == EACCES ? STORE_ERR_NOPERM :
+				STORE_ERR_TEMP;
+			*error_r = "Mailbox sync failed";
 		}
 	}
 	buf_deinit(&path);
@@ -1035,7 +1067,7 @@ sync_locked(struct sync_ctx *c, const struct dir_times *pre)
 	if (scan_folder(c->root, c->dir, &c->files, c->err_r,
 			c->error_r) < 0)
 		return -1;
-	if (dirs_stat(c->root, c->dir, &post, c->err_r, c->error_r) < 0)
+	if (dirs_stat(c->root, -1, c->dir, &post, c->err_r, c->error_r) < 0)
 		return -1;
 	/* Trust the pre-scan mtimes only if nothing moved during the scan
 	 * and they are old enough that a later change must alter them. */
@@ -1075,7 +1107,7 @@ sync_mailbox(struct index_db *db, const char *root, const char *dir,
 		*error_r = "Invalid mailbox directory";
 		return -1;
 	}
-	if (dirs_stat(root, dir, &pre, err_r, error_r) < 0)
+	if (dirs_stat(root, -1, dir, &pre, err_r, error_r) < 0)
 		return -1;
 	memset(&c, 0, sizeof(c));
 	r = index_mailbox_get_by_id(db, mailbox_id, &c.mb, error_r);
@@ -1126,7 +1158,7 @@ sync_mailbox(struct index_db *db, const char *root, const char *dir,
 }
 
 int
-sync_mailbox_in_step(const char *root, const char *dir,
+sync_mailbox_in_step(const char *root, int root_fd, const char *dir,
 		     const struct index_mailbox *mb, enum store_error *err_r,
 		     const char **error_r)
 {
@@ -1134,13 +1166,14 @@ sync_mailbox_in_step(const char *root, const char *dir,
 
 	if (mb->noselect || !dir_ok(dir))
 		return 0; /* sync_mailbox() says what is wrong */
-	if (dirs_stat(root, dir, &now, err_r, error_r) < 0)
+	if (dirs_stat(root, root_fd, dir, &now, err_r, error_r) < 0)
 		return -1;
 	return mb->mtime_new == now.mtime_new && mb->mtime_cur == now.mtime_cur;
 }
 
 int
-sync_mailbox_row(struct index_db *db, const char *root, const char *dir,
+sync_mailbox_row(struct index_db *db, const char *root, int root_fd,
+		 const char *dir,
 		 const struct index_mailbox *mb, unsigned flags,
 		 struct sync_result *result_r, enum store_error *err_r,
 		 const char **error_r)
@@ -1149,7 +1182,8 @@ sync_mailbox_row(struct index_db *db, const char *root, const char *dir,
 
 	memset(result_r, 0, sizeof(*result_r));
 	if ((flags & SYNC_FLAG_FORCE) == 0)
-		r = sync_mailbox_in_step(root, dir, mb, err_r, error_r);
+		r = sync_mailbox_in_step(root, root_fd, dir, mb, err_r,
+					 error_r);
 	if (r != 0)
 		return r < 0 ? -1 : 0;
 	return sync_mailbox(db, root, dir, mb->id, flags, result_r, err_r,
@@ -1243,8 +1277,8 @@ sync_user(struct index_db *db, const char *root, unsigned flags,
 }
 
 int
-sync_own_write_begin(struct index_db *db, const char *root, const char *dir,
-		     int64_t mailbox_id, bool *clean_r)
+sync_own_write_begin(struct index_db *db, const char *root, int root_fd,
+		     const char *dir, int64_t mailbox_id, bool *clean_r)
 {
 	struct index_mailbox mb;
 	struct dir_times now;
@@ -1252,7 +1286,8 @@ sync_own_write_begin(struct index_db *db, const char *root, const char *dir,
 	const char *error;
 
 	*clean_r = false;
-	if (!dir_ok(dir) || dirs_stat(root, dir, &now, &err, &error) < 0)
+	if (!dir_ok(dir) ||
+	    dirs_stat(root, root_fd, dir, &now, &err, &error) < 0)
 		return 0;
 	if (index_mailbox_get_by_id(db, mailbox_id, &mb, &error) <= 0)
 		return 0;
@@ -1261,14 +1296,15 @@ sync_own_write_begin(struct index_db *db, const char *root, const char *dir,
 }
 
 void
-sync_own_write_end(struct index_db *db, const char *root, const char *dir,
-		   int64_t mailbox_id, bool was_clean)
+sync_own_write_end(struct index_db *db, const char *root, int root_fd,
+		   const char *dir, int64_t mailbox_id, bool was_clean)
 {
 	struct dir_times now;
 	enum store_error err;
 	const char *error;
 
-	if (!was_clean || dirs_stat(root, dir, &now, &err, &error) < 0)
+	if (!was_clean ||
+	    dirs_stat(root, root_fd, dir, &now, &err, &error) < 0)
 		return;
 	if (index_mailbox_set_mtimes(db, mailbox_id, now.mtime_new,
 				     now.mtime_cur, &error) < 0)

@@ -88,15 +88,18 @@ int sync_mailbox(struct index_db *db, const char *root, const char *dir,
 
 /* The cheap check of sync_mailbox(): 1 when the folder's directories
  * still have the mtimes row mb recorded (nothing to sync), 0 when a sync
- * must look, -1 when they can't be read.  Reads no index. */
-int sync_mailbox_in_step(const char *root, const char *dir,
+ * must look, -1 when they can't be read.  Reads no index.  root_fd: an
+ * O_PATH descriptor of root's directory to stat relative to, or -1 (here
+ * and below). */
+int sync_mailbox_in_step(const char *root, int root_fd, const char *dir,
 			 const struct index_mailbox *mb,
 			 enum store_error *err_r, const char **error_r);
 
 /* sync_mailbox() for a mailbox whose row the caller has just read (under
  * the same lock): when the directories' mtimes match the row, no index
  * read at all. */
-int sync_mailbox_row(struct index_db *db, const char *root, const char *dir,
+int sync_mailbox_row(struct index_db *db, const char *root, int root_fd,
+		     const char *dir,
 		     const struct index_mailbox *mb, unsigned flags,
 		     struct sync_result *result_r, enum store_error *err_r,
 		     const char **error_r);
@@ -118,9 +121,9 @@ int sync_user(struct index_db *db, const char *root, unsigned flags,
  * the index already.  A change by another program in that same window
  * is picked up with the next change to the directory (Dovecot's Maildir
  * code lives with the same window). */
-int sync_own_write_begin(struct index_db *db, const char *root,
+int sync_own_write_begin(struct index_db *db, const char *root, int root_fd,
 			 const char *dir, int64_t mailbox_id, bool *clean_r);
-void sync_own_write_end(struct index_db *db, const char *root,
+void sync_own_write_end(struct index_db *db, const char *root, int root_fd,
 			const char *dir, int64_t mailbox_id, bool was_clean);
 
 #endif

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "maildir.h"
@@ -803,6 +804,130 @@ scan_stop_cb(const struct maildir_file *f, void *ctx)
 	return -1;
 }
 
+/* A batch of copies: from cur/ and new/, names carrying the size and the
+ * new flags, the data shared (link), each name unique; a missing source
+ * is EXPUNGED, a symlink is refused, a missing folder fails the open. */
+static void
+test_copier(void **state)
+{
+	static const char body[] = "Subject: batch\r\n\r\nbody\r\n";
+	char *root = tmpdir_new(), p[4096], q[4096];
+	struct maildir_copier c;
+	struct maildir_filename fn;
+	struct buf src_cur, src_new, out;
+	struct stat st;
+	const char *error, *names[2];
+	enum store_error err;
+	size_t i;
+
+	(void)state;
+	buf_init(&src_cur, 0);
+	buf_init(&src_new, 0);
+	buf_init(&out, 0);
+	assert_int_equal(maildir_root_create(root, &err, &error), 0);
+	assert_int_equal(maildir_folder_create(root, ".Dst", &err, &error), 0);
+	deliver(root, "", body, MAILDIR_FLAG_SEEN, 0, false, &src_cur);
+	deliver(root, "", body, 0, 0, true, &src_new);
+
+	maildir_copier_init(&c);
+	assert_int_equal(maildir_copier_open(&c, root, "", ".Nope", &err,
+					     &error), -1);
+	assert_int_equal(err, STORE_ERR_NOTFOUND);
+	assert_int_equal(maildir_copier_open(&c, root, "", "..", &err,
+					     &error), -1);
+	assert_int_equal(err, STORE_ERR_BADNAME);
+	assert_int_equal(maildir_copier_open(&c, root, "", ".Dst", &err,
+					     &error), 0);
+	assert_int_equal(maildir_copier_link(&c, buf_cstr(&src_cur), false,
+					     MAILDIR_FLAG_FLAGGED, 0, &out,
+					     &err, &error), 0);
+	names[0] = strdup(buf_cstr(&out));
+	buf_clear(&out);
+	assert_int_equal(maildir_copier_link(&c, buf_cstr(&src_new), true, 0,
+					     1, &out, &err, &error), 0);
+	names[1] = strdup(buf_cstr(&out));
+	assert_string_not_equal(names[0], names[1]);
+	assert_non_null(strstr(names[0], ":2,F"));
+	assert_non_null(strstr(names[1], ":2,a"));
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(maildir_filename_parse(names[i],
+				 strlen(names[i]), &fn), 0);
+		assert_int_equal(fn.size, strlen(body));
+		snprintf(p, sizeof(p), "%s/.Dst/cur/%s", root, names[i]);
+		assert_int_equal(stat(p, &st), 0);
+		assert_int_equal(st.st_nlink, 2);
+	}
+	/* gone, in the wrong subdirectory, or not a file of ours */
+	buf_clear(&out);
+	assert_int_equal(maildir_copier_link(&c, "gone:2,", false, 0, 0, &out,
+					     &err, &error), -1);
+	assert_int_equal(err, STORE_ERR_EXPUNGED);
+	assert_int_equal(maildir_copier_link(&c, buf_cstr(&src_cur), true, 0,
+					     0, &out, &err, &error), -1);
+	assert_int_equal(err, STORE_ERR_EXPUNGED);
+	assert_int_equal(maildir_copier_link(&c, "../../x", false, 0, 0, &out,
+					     &err, &error), -1);
+	assert_int_equal(err, STORE_ERR_BADNAME);
+	snprintf(p, sizeof(p), "%s/cur/%s", root, buf_cstr(&src_cur));
+	snprintf(q, sizeof(q), "%s/cur/1.M1P1Q1.link:2,", root);
+	assert_int_equal(symlink(p, q), 0);
+	assert_int_equal(maildir_copier_link(&c, "1.M1P1Q1.link:2,", false, 0,
+					     0, &out, &err, &error), -1);
+	assert_int_not_equal(err, STORE_ERR_NONE);
+	assert_int_equal(out.len, 0);
+	assert_int_equal(maildir_copier_sync(&c, &err, &error), 0);
+	maildir_copier_close(&c);
+	maildir_copier_close(&c); /* twice is harmless */
+	assert_int_equal(maildir_copier_sync(&c, &err, &error), -1);
+	snprintf(p, sizeof(p), "%s/.Dst/cur", root);
+	assert_int_equal(count_entries(p), 2);
+
+	free((char *)names[0]);
+	free((char *)names[1]);
+	buf_deinit(&src_cur);
+	buf_deinit(&src_new);
+	buf_deinit(&out);
+	rm_rf(root);
+	free(root);
+}
+
+/* Unique names carry the pid of the process that made them, also in a
+ * child forked after the parent made some (the pid is worked out once). */
+static void
+test_unique_after_fork(void **state)
+{
+	static const char body[] = "x\r\n";
+	char *root = tmpdir_new(), want[64], p[4096];
+	struct buf f;
+	const char *error;
+	enum store_error err;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	buf_init(&f, 0);
+	assert_int_equal(maildir_root_create(root, &err, &error), 0);
+	deliver(root, "", body, 0, 0, false, &f);
+	snprintf(want, sizeof(want), "P%ldQ", (long)getpid());
+	assert_non_null(strstr(buf_cstr(&f), want));
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		buf_clear(&f);
+		deliver(root, "", body, 0, 0, false, &f);
+		snprintf(want, sizeof(want), "P%ldQ", (long)getpid());
+		_exit(strstr(buf_cstr(&f), want) != NULL ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	snprintf(p, sizeof(p), "%s/cur", root);
+	assert_int_equal(count_entries(p), 2);
+	buf_deinit(&f);
+	rm_rf(root);
+	free(root);
+}
+
 static void
 test_messages(void **state)
 {
@@ -1261,6 +1386,8 @@ main(void)
 		cmocka_unit_test(test_folders),
 		cmocka_unit_test(test_delivery),
 		cmocka_unit_test(test_messages),
+		cmocka_unit_test(test_copier),
+		cmocka_unit_test(test_unique_after_fork),
 		cmocka_unit_test(test_dovecot_fixture),
 		cmocka_unit_test(test_uidlist_hostile),
 		cmocka_unit_test(test_keywords_subs_hostile),
