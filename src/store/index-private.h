@@ -100,6 +100,7 @@ struct index_db {
 	bool corrupt;               /* sticky, see index.h */
 	bool in_user_txn;           /* index_transaction_begin() is open */
 	bool scratch;               /* index_selfcheck()'s in-memory db */
+	uint64_t commits;           /* write transactions committed (hook) */
 	struct buf errmsg;          /* text behind *error_r */
 	/* Scratch space reused across calls (the caller's mutex makes this
 	 * safe), so a 100,000-row STORE allocates nothing per row. */

@@ -857,6 +857,23 @@ open_error_text(enum index_error err)
 	}
 }
 
+/* Counts every commit on the connection (index_commits()); 0 lets the
+ * commit go ahead. */
+static int
+commit_hook(void *ctx)
+{
+	struct index_db *db = ctx;
+
+	db->commits++;
+	return 0;
+}
+
+uint64_t
+index_commits(const struct index_db *db)
+{
+	return db->commits;
+}
+
 int
 index_open(const char *path, struct index_db **db_r, enum index_error *err_r,
 	   const char **error_r)
@@ -902,6 +919,7 @@ index_open(const char *path, struct index_db **db_r, enum index_error *err_r,
 		return -1;
 	}
 	(void)sqlite3_extended_result_codes(db->sql, 1);
+	(void)sqlite3_commit_hook(db->sql, commit_hook, db);
 	{
 		int persist = 1;
 

@@ -140,6 +140,10 @@ void index_transaction_rollback(struct index_db *db);
  * a transaction.  _end never fails (a read-only COMMIT only unlocks). */
 int index_read_begin(struct index_db *db, const char **error_r);
 void index_read_end(struct index_db *db);
+/* How many write transactions this handle has committed since it was
+ * opened: while it stays put, nothing written through this handle has
+ * changed what an earlier read saw. */
+uint64_t index_commits(const struct index_db *db);
 
 /* ---- mailboxes ----
  * Names are UTF-8 with '/' as separator; the exact name "INBOX" is

@@ -15,6 +15,7 @@
 
 #define STORE_PATH_MAX 4096
 #define STORE_UID_CACHE 4 /* mailboxes per user; 400 KB each at 100,000 */
+#define STORE_SELECT_CACHE 4 /* SELECT answers kept per user */
 #define STORE_STATUS_CHECKS 256 /* mailboxes whose last STATUS look is kept */
 /* Mailboxes per user whose last Maildir look is remembered: enough for
  * the folders a client keeps IDLE connections on; one more only means a
@@ -58,6 +59,19 @@ struct store_user {
 		struct store_uidset *set; /* one reference */
 	} uid_cache[STORE_UID_CACHE];
 	unsigned uid_cache_next;
+	/* SELECT's answer for recently selected mailboxes, so a SELECT of a
+	 * mailbox nobody changed reads no index (store-view.c,
+	 * select_cache_get).  Guarded by lock. */
+	struct store_select_cache {
+		char *name;               /* owned, canonical; NULL = empty */
+		char *dir;                /* owned */
+		struct index_mailbox mb;  /* the row */
+		uint64_t commits;         /* index_commits() when it was read */
+		uint32_t first_unseen;    /* UID, 0 if none */
+		char **keywords;          /* owned */
+		size_t nkeywords;
+	} select_cache[STORE_SELECT_CACHE];
+	unsigned select_cache_next;
 	/* When STATUS last looked at a mailbox's folder.  Guarded by lock. */
 	struct store_status_check {
 		int64_t mailbox_id;   /* 0 = empty */
@@ -105,6 +119,7 @@ struct store_user {
 
 void store_user_ref(struct store_user *u);
 void store_memo_clear(struct store_user *u);
+void store_select_cache_clear(struct store_user *u);
 
 /* Wake every view of mailbox_id except `except` (may be NULL): their
  * sessions sync at their next chance.  Caller holds u->lock. */

@@ -289,36 +289,139 @@ keyword_cb(const char *kw, void *ctx)
 	info->keywords[info->nkeywords++] = xstrdup(kw);
 }
 
-/* SELECT's answer from the mailbox row mb the view was loaded from. */
+/* SELECT's answer from the mailbox row mb the view was loaded from, and
+ * the keywords and first unseen UID from the index, or from ce (a
+ * select_cache_get() hit) when it is given.  *first_unseen_r: that UID
+ * (0 if none). */
 static int
 fill_info(struct store_view *v, const struct index_mailbox *mb,
-	  struct store_select_info *info, enum store_error *err_r,
+	  const struct store_select_cache *ce, struct store_select_info *info,
+	  uint32_t *first_unseen_r, enum store_error *err_r,
 	  const char **error_r)
 {
 	struct store_user *u = v->u;
+	uint32_t uid = 0;
+	size_t i;
 
 	memset(info, 0, sizeof(*info));
-	if (index_mailbox_keywords(u->db, v->mailbox_id, keyword_cb, info,
-				   error_r) < 0)
+	if (ce != NULL) {
+		for (i = 0; i < ce->nkeywords; i++)
+			keyword_cb(ce->keywords[i], info);
+	} else if (index_mailbox_keywords(u->db, v->mailbox_id, keyword_cb,
+					  info, error_r) < 0) {
+		store_select_info_free(info);
 		return store_index_fail(u, err_r, error_r, *error_r);
+	}
 	info->exists = store_view_count(v);
 	info->recent = count_recent(v);
 	info->uidvalidity = v->uidvalidity;
 	info->uidnext = mb->uidnext;
 	info->highestmodseq = mb->highestmodseq;
 	v->nkeywords = info->nkeywords;
-	if (mb->unseen > 0) {
-		uint32_t uid;
-
+	if (ce != NULL) {
+		uid = ce->first_unseen;
+	} else if (mb->unseen > 0) {
 		/* RFC 3501 7.1: [UNSEEN n] is the first unseen's number. */
 		if (index_msg_first_unseen(u->db, v->mailbox_id, &uid,
 					   error_r) < 0) {
 			store_select_info_free(info);
 			return store_index_fail(u, err_r, error_r, *error_r);
 		}
-		info->first_unseen = store_view_seq(v, uid);
 	}
+	if (uid != 0)
+		info->first_unseen = store_view_seq(v, uid);
+	*first_unseen_r = uid;
 	return 0;
+}
+
+/* ---- the SELECT cache ---- */
+
+static void
+select_cache_free(struct store_select_cache *ce)
+{
+	size_t i;
+
+	for (i = 0; i < ce->nkeywords; i++)
+		free(ce->keywords[i]);
+	free(ce->keywords);
+	free(ce->name);
+	free(ce->dir);
+	memset(ce, 0, sizeof(*ce));
+}
+
+void
+store_select_cache_clear(struct store_user *u)
+{
+	size_t i;
+
+	for (i = 0; i < STORE_SELECT_CACHE; i++)
+		select_cache_free(&u->select_cache[i]);
+}
+
+/* The kept answer for mailbox `name`, if it still holds: this process
+ * has committed nothing to the index since it was read (every write of
+ * the user's mail goes through this handle; other programs change only
+ * the Maildir, which the caller's mtime check sees, as for a row just
+ * read).  NULL otherwise.  Caller holds the lock. */
+static const struct store_select_cache *
+select_cache_get(struct store_user *u, const char *name)
+{
+	struct store_select_cache *ce;
+	size_t i;
+
+	for (i = 0; i < STORE_SELECT_CACHE; i++) {
+		ce = &u->select_cache[i];
+		if (ce->name != NULL && strcmp(ce->name, name) == 0)
+			return ce->commits == index_commits(u->db) ? ce : NULL;
+	}
+	return NULL;
+}
+
+/* Keep SELECT's answer for name (read just now, in one snapshot, with
+ * nothing committed since): only for a folder whose directories were
+ * last changed SYNC_MTIME_SLACK_SECS or more ago, so that any change to
+ * them from now on gives them other mtimes than the row's, even on a
+ * file system with coarse timestamps.  Caller holds the lock. */
+static void
+select_cache_put(struct store_user *u, const char *name, const char *dir,
+		 const struct index_mailbox *mb,
+		 const struct store_select_info *info, uint32_t first_unseen)
+{
+	struct store_select_cache *ce = NULL;
+	struct timespec now;
+	int64_t quiet;
+	size_t i;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	quiet = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec -
+		(int64_t)SYNC_MTIME_SLACK_SECS * 1000000000LL;
+	for (i = 0; i < STORE_SELECT_CACHE && ce == NULL; i++) {
+		if (u->select_cache[i].name != NULL &&
+		    strcmp(u->select_cache[i].name, name) == 0)
+			ce = &u->select_cache[i];
+	}
+	if (mb->mtime_new >= quiet || mb->mtime_cur >= quiet) {
+		if (ce != NULL)
+			select_cache_free(ce);
+		return;
+	}
+	if (ce == NULL) {
+		ce = &u->select_cache[u->select_cache_next];
+		u->select_cache_next = (u->select_cache_next + 1) %
+			STORE_SELECT_CACHE;
+	}
+	select_cache_free(ce);
+	ce->name = xstrdup(name);
+	ce->dir = xstrdup(dir);
+	ce->mb = *mb;
+	ce->commits = index_commits(u->db);
+	ce->first_unseen = first_unseen;
+	if (info->nkeywords > 0) {
+		ce->keywords = xcalloc(info->nkeywords, sizeof(char *));
+		for (i = 0; i < info->nkeywords; i++)
+			ce->keywords[i] = xstrdup(info->keywords[i]);
+	}
+	ce->nkeywords = info->nkeywords;
 }
 
 /* Pick up what other Maildir programs did (no index read when the
@@ -446,10 +549,11 @@ store_view_open(struct store_user *u, const char *name, bool readonly,
 		struct store_select_info *info_r, enum store_error *err_r,
 		const char **error_r)
 {
+	const struct store_select_cache *ce;
 	struct index_mailbox mb;
 	struct store_view *v;
 	struct buf dir;
-	uint32_t first_recent, uidnext;
+	uint32_t first_recent, uidnext, first_unseen = 0;
 	bool in_read = false;
 	int r;
 
@@ -462,6 +566,27 @@ store_view_open(struct store_user *u, const char *name, bool readonly,
 	v->name = xstrdup(name);
 	buf_init(&dir, 0);
 	pthread_mutex_lock(&u->lock);
+	/* A mailbox selected a moment ago that nobody changed since: its row
+	 * as kept, checked against the Maildir as a row just read would be,
+	 * and no index read at all (no claim of \Recent either: there is
+	 * nothing new to claim when uidnext hasn't moved past it). */
+	ce = select_cache_get(u, name);
+	if (ce != NULL) {
+		v->dir = xstrdup(ce->dir);
+		r = sync_mailbox_in_step(u->root, u->root_fd, v->dir, &ce->mb,
+					 err_r, error_r);
+		if (r == 1 && (readonly || ce->mb.recent_uid >= ce->mb.uidnext)) {
+			mb = ce->mb;
+			clock_gettime(CLOCK_MONOTONIC, &v->last_check);
+			first_recent = uidnext = 0;
+			log_debug("user=%s mailbox=%s: select from the kept "
+				  "answer", u->name, name);
+			goto loaded;
+		}
+		free(v->dir);
+		v->dir = NULL;
+		ce = NULL;
+	}
 	/* Everything from one read snapshot: SQLite takes and drops its read
 	 * lock around every statement otherwise.  Writes can't happen
 	 * inside it, so a folder that changed (a Maildir sync) or \Recent
@@ -521,6 +646,7 @@ store_view_open(struct store_user *u, const char *name, bool readonly,
 			goto fail;
 		}
 	}
+loaded:
 	v->check_now = false;
 	v->mailbox_id = mb.id;
 	v->uidvalidity = mb.uidvalidity;
@@ -536,9 +662,12 @@ store_view_open(struct store_user *u, const char *name, bool readonly,
 		v->nrecent = 1;
 	}
 	if (load_uids(v, &mb, err_r, error_r) < 0 ||
-	    fill_info(v, &mb, info_r, err_r, error_r) < 0)
+	    fill_info(v, &mb, ce, info_r, &first_unseen, err_r, error_r) < 0)
 		goto fail;
-	index_read_end(u->db);
+	if (ce == NULL)
+		select_cache_put(u, name, v->dir, &mb, info_r, first_unseen);
+	if (in_read)
+		index_read_end(u->db);
 	store_user_ref(u);
 	v->next = u->views;
 	u->views = v;

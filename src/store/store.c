@@ -213,6 +213,7 @@ user_free(struct store_user *u)
 	for (i = 0; i < STORE_UID_CACHE; i++)
 		store_uidset_unref(&u->uid_cache[i].set);
 	store_memo_clear(u);
+	store_select_cache_clear(u);
 	index_close(&u->db);
 	if (u->root_fd >= 0)
 		close(u->root_fd);

@@ -1373,3 +1373,105 @@ def test_fetch_zero_and_star_in_empty_mailbox(login):
     bad(r, "STORE 0 +FLAGS (\\Seen)")
     bad(r, "COPY 0 Sent")
     assert len(fetches(ok(r, "FETCH * FLAGS"))) == 1
+
+
+# ------------------------------------------------------ SELECT's kept answer
+
+def quiet_inbox(server):
+    """Date INBOX's new/ and cur/ an hour back: the next look at the folder
+    trusts their mtimes, and SELECT may keep its answer (it keeps one only
+    for a folder whose directories were last changed a while ago)."""
+    md = os.path.join(server.dir, "data", "users", "alice", "Maildir")
+    old = time.time() - 3600
+    for sub in ("new", "cur"):
+        os.utime(os.path.join(md, sub), (old, old))
+    return md
+
+
+def kept_selects(server):
+    return server.log().count("mailbox=INBOX: select from the kept answer")
+
+
+def select_twice(server, r):
+    """Make INBOX quiet and SELECT it twice: the second comes from the
+    kept answer (checked in the log); both must say the same."""
+    quiet_inbox(server)
+    first = cmd(r, "SELECT INBOX")
+    n = kept_selects(server)
+    second = cmd(r, "SELECT INBOX")
+    assert kept_selects(server) == n + 1, second
+    assert [ln for ln in first if "RECENT" not in ln] == \
+        [ln for ln in second if "RECENT" not in ln]
+    return second
+
+
+def test_select_kept_answer_follows_every_change(server, login):
+    """A SELECT answered without reading the index still shows what
+    another session wrote (append, flags, keywords, expunge) and what
+    another Maildir program did (a new file, a flag rename)."""
+    a, b = login(2)
+    fill(b, 3)
+    lines = select_twice(server, a)
+    check_select_lines(lines, exists=3, recent=0, uidnext=4, unseen=1)
+
+    # another session of the user: append, then flags and a keyword
+    append_ok(b, msg(4))
+    lines = cmd(a, "SELECT INBOX")
+    check_select_lines(lines, exists=4, recent=1, uidnext=5, unseen=1)
+    select_twice(server, a)
+    ok(b, "SELECT INBOX")
+    ok(b, "STORE 1 +FLAGS (\\Seen $Kept)")
+    lines = cmd(a, "SELECT INBOX")
+    check_select_lines(lines, exists=4, recent=0, uidnext=5, unseen=2,
+                       keywords=("$Kept",))
+    select_twice(server, a)
+    ok(b, "STORE 2 +FLAGS (\\Deleted)")
+    ok(b, "EXPUNGE")
+    lines = cmd(a, "SELECT INBOX")
+    check_select_lines(lines, exists=3, recent=0, uidnext=5, unseen=2,
+                       keywords=("$Kept",))
+
+    # another Maildir program: a new file in new/, then a flag rename
+    md = quiet_inbox(server)
+    select_twice(server, a)
+    with open(os.path.join(md, "tmp", "1.M1P1.other"), "w") as f:
+        f.write("Subject: from elsewhere\r\n\r\nhi\r\n")
+    os.rename(os.path.join(md, "tmp", "1.M1P1.other"),
+              os.path.join(md, "new", "1.M1P1.other"))
+    lines = cmd(a, "SELECT INBOX")
+    check_select_lines(lines, exists=4, recent=1, uidnext=6, unseen=2,
+                       keywords=("$Kept",))
+    select_twice(server, a)
+    # and a file another program deletes: message 2 of fill(), UID 3
+    cur = os.path.join(md, "cur")
+    gone = [n for n in os.listdir(cur)
+            if b"Subject: message 2\r\n" in open(os.path.join(cur, n), "rb").read()]
+    assert len(gone) == 1, os.listdir(cur)
+    os.unlink(os.path.join(cur, gone[0]))
+    lines = cmd(a, "SELECT INBOX")
+    check_select_lines(lines, exists=3, recent=0, uidnext=6, unseen=2,
+                       keywords=("$Kept",))
+    assert uid_seq(a) == [1, 4, 5]
+
+
+def test_select_kept_answer_recent_and_examine(server, login):
+    """\\Recent stays right when SELECT skips the index: a message another
+    session appended is recent to exactly one SELECT, and EXAMINE from the
+    kept answer claims nothing."""
+    a, b, c = login(3)
+    fill(b, 2)
+    select_twice(server, a)
+    append_ok(b, msg(3))
+    lines = cmd(a, "EXAMINE INBOX")  # sees it recent, claims nothing
+    check_select_lines(lines, exists=3, recent=1, uidnext=4, unseen=1,
+                       readonly=True)
+    lines = cmd(c, "SELECT INBOX")   # claims it
+    check_select_lines(lines, exists=3, recent=1, uidnext=4, unseen=1)
+    select_twice(server, a)
+    lines = cmd(a, "SELECT INBOX")
+    check_select_lines(lines, exists=3, recent=0, uidnext=4, unseen=1)
+    n = kept_selects(server)
+    lines = cmd(a, "EXAMINE INBOX")
+    check_select_lines(lines, exists=3, recent=0, uidnext=4, unseen=1,
+                       readonly=True)
+    assert kept_selects(server) == n + 1

@@ -1337,6 +1337,43 @@ test_read_snapshot(void **state)
 	index_close(&b);
 }
 
+/* index_commits() counts what this handle wrote and nothing else: reads,
+ * read snapshots and another handle's writes leave it alone. */
+static void
+test_commits(void **state)
+{
+	struct fixture *f = *state;
+	struct index_db *b;
+	struct index_mailbox mb;
+	enum index_error err;
+	const char *error;
+	uint32_t first, next;
+	uint64_t c0;
+	int64_t id;
+
+	assert_int_equal(index_open(f->path, &b, &err, &error), 0);
+	c0 = index_commits(f->db);
+	id = mk(f->db, "Count", NULL);
+	assert_true(index_commits(f->db) > c0);
+	c0 = index_commits(f->db);
+	assert_int_equal(index_mailbox_get(f->db, "Count", &mb, &error), 1);
+	assert_int_equal(index_read_begin(f->db, &error), 0);
+	assert_int_equal(index_mailbox_get(f->db, "Count", &mb, &error), 1);
+	index_read_end(f->db);
+	(void)status(f->db, id);
+	assert_int_equal(index_commits(f->db), c0);
+	add(b, id, "b", 2, 0, NULL, NULL);
+	assert_int_equal(index_commits(f->db), c0);
+	assert_true(index_commits(b) > 0);
+	add(f->db, id, "a", 1, 0, NULL, NULL);
+	assert_true(index_commits(f->db) > c0);
+	c0 = index_commits(f->db);
+	assert_int_equal(index_mailbox_claim_recent(f->db, id, &first, &next,
+						    &error), 0);
+	assert_true(index_commits(f->db) > c0);
+	index_close(&b);
+}
+
 /* Statements on the connection, prepared and not finalized. */
 static size_t
 prepared(struct index_db *db)
@@ -1651,6 +1688,7 @@ main(void)
 						teardown),
 		cmocka_unit_test(test_selfcheck),
 		cmocka_unit_test_setup_teardown(test_read_snapshot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wal_kept, setup, teardown),
 		cmocka_unit_test(test_selfcheck_refuses),
 		cmocka_unit_test_setup_teardown(test_big, setup, teardown),
