@@ -1431,7 +1431,7 @@ def test_select_kept_answer_follows_every_change(server, login):
     check_select_lines(lines, exists=3, recent=0, uidnext=5, unseen=2,
                        keywords=("$Kept",))
 
-    # another Maildir program: a new file in new/, then a flag rename
+    # another Maildir program: a new file in new/, then an unlink
     md = quiet_inbox(server)
     select_twice(server, a)
     with open(os.path.join(md, "tmp", "1.M1P1.other"), "w") as f:
