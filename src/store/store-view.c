@@ -62,6 +62,11 @@ struct store_view {
 	struct timespec check_asked; /* ...unless a view looked after this */
 	bool notified;             /* woken since its last sync; u->lock */
 	bool watching;             /* holds a ref on u's watch; u->lock */
+	/* The mailbox row as last read, kept while the index handle has
+	 * committed nothing since (view_row()); u->lock */
+	struct index_mailbox row;
+	uint64_t row_commits;
+	bool row_kept;
 	void (*notify)(void *ctx);
 	void *notify_ctx;
 };
@@ -334,7 +339,52 @@ fill_info(struct store_view *v, const struct index_mailbox *mb,
 	return 0;
 }
 
-/* ---- the SELECT cache ---- */
+/* ---- the SELECT cache and kept rows ---- */
+
+/* Whether mb's folder directories were last changed SYNC_MTIME_SLACK_SECS
+ * or more ago (by the mtimes the row recorded): from now on any change to
+ * them gives them other mtimes, even on a file system with coarse
+ * timestamps, so the Maildir check finds it.  Only such a row is kept. */
+static bool
+row_quiet(const struct index_mailbox *mb)
+{
+	struct timespec now;
+	int64_t quiet;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	quiet = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec -
+		(int64_t)SYNC_MTIME_SLACK_SECS * 1000000000LL;
+	/* not 0 (never looked at) nor sync.c's "untrusted" mark */
+	return !mb->noselect && mb->mtime_new > 0 && mb->mtime_cur > 0 &&
+		mb->mtime_new < quiet && mb->mtime_cur < quiet;
+}
+
+/* v's mailbox row: as kept from an earlier read if this process has
+ * committed nothing to the index since (every write of the user's mail
+ * goes through that handle; other programs change only the Maildir, which
+ * the caller's check sees as for a row just read), else read now and
+ * kept if its folder is quiet.  1, 0 (gone) or -1 as for
+ * index_mailbox_get_by_id().  Caller holds the lock. */
+static int
+view_row(struct store_view *v, struct index_mailbox *mb_r,
+	 const char **error_r)
+{
+	struct store_user *u = v->u;
+	int r;
+
+	if (v->row_kept && v->row_commits == index_commits(u->db)) {
+		*mb_r = v->row;
+		return 1;
+	}
+	v->row_kept = false;
+	r = index_mailbox_get_by_id(u->db, v->mailbox_id, mb_r, error_r);
+	if (r > 0 && row_quiet(mb_r)) {
+		v->row = *mb_r;
+		v->row_commits = index_commits(u->db);
+		v->row_kept = true;
+	}
+	return r;
+}
 
 static void
 select_cache_free(struct store_select_cache *ce)
@@ -388,19 +438,14 @@ select_cache_put(struct store_user *u, const char *name, const char *dir,
 		 const struct store_select_info *info, uint32_t first_unseen)
 {
 	struct store_select_cache *ce = NULL;
-	struct timespec now;
-	int64_t quiet;
 	size_t i;
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	quiet = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec -
-		(int64_t)SYNC_MTIME_SLACK_SECS * 1000000000LL;
 	for (i = 0; i < STORE_SELECT_CACHE && ce == NULL; i++) {
 		if (u->select_cache[i].name != NULL &&
 		    strcmp(u->select_cache[i].name, name) == 0)
 			ce = &u->select_cache[i];
 	}
-	if (mb->mtime_new >= quiet || mb->mtime_cur >= quiet) {
+	if (!row_quiet(mb)) {
 		if (ce != NULL)
 			select_cache_free(ce);
 		return;
@@ -666,6 +711,11 @@ loaded:
 		goto fail;
 	if (ce == NULL)
 		select_cache_put(u, name, v->dir, &mb, info_r, first_unseen);
+	if (row_quiet(&mb)) { /* the row now holds for NOOP too */
+		v->row = mb;
+		v->row_commits = index_commits(u->db);
+		v->row_kept = true;
+	}
 	if (in_read)
 		index_read_end(u->db);
 	store_user_ref(u);
@@ -868,8 +918,7 @@ changes_since(struct store_view *v, const struct index_mailbox *mb,
 	    m->hub_gen == u->hub_gen)
 		return m->mb.highestmodseq == v->modseq ? 0 : 1;
 	if (mb == NULL) {
-		r = index_mailbox_get_by_id(u->db, v->mailbox_id, &row,
-					    error_r);
+		r = view_row(v, &row, error_r);
 		if (r < 0)
 			return store_index_fail(u, err_r, error_r, *error_r);
 		if (r == 0)
@@ -959,7 +1008,7 @@ look(struct store_view *v, struct index_mailbox *mb_r,
 	bool scanned = false;
 	int r;
 
-	r = index_mailbox_get_by_id(u->db, v->mailbox_id, mb_r, error_r);
+	r = view_row(v, mb_r, error_r);
 	if (r < 0)
 		return store_index_fail(u, err_r, error_r, *error_r);
 	if (r == 0 || mb_r->noselect) {
@@ -969,8 +1018,7 @@ look(struct store_view *v, struct index_mailbox *mb_r,
 		log_warn("user=%s maildir sync of %s: %s", u->name, v->name,
 			 *error_r);
 	} else if (scanned) {
-		r = index_mailbox_get_by_id(u->db, v->mailbox_id, mb_r,
-					    error_r);
+		r = view_row(v, mb_r, error_r);
 		if (r < 0)
 			return store_index_fail(u, err_r, error_r, *error_r);
 	}

@@ -1475,3 +1475,48 @@ def test_select_kept_answer_recent_and_examine(server, login):
     check_select_lines(lines, exists=3, recent=0, uidnext=4, unseen=1,
                        readonly=True)
     assert kept_selects(server) == n + 1
+
+
+def test_noop_on_a_quiet_folder_reports_every_change(server, login):
+    """NOOP on a folder quiet enough that the view keeps its mailbox row
+    (no index read while nothing was written) still reports another
+    session's append, flag change and expunge, and another program's new
+    file and unlink."""
+    a, b = login(2)
+    fill(b, 3)
+    md = quiet_inbox(server)
+    ok(a, "SELECT INBOX")
+    assert untagged_num(ok(a, "NOOP"), "EXISTS") is None
+
+    append_ok(b, msg(4))
+    assert untagged_num(ok(a, "NOOP"), "EXISTS") == 4
+    quiet_inbox(server)
+    ok(a, "NOOP")   # looks, finds the dates moved, keeps the new row
+    ok(a, "NOOP")
+    ok(b, "SELECT INBOX")
+    ok(b, "STORE 2 +FLAGS (\\Flagged)")
+    f = fetches(ok(a, "NOOP"))
+    assert [(s, "\\Flagged" in it["FLAGS"]) for s, it in f] == [(2, True)], f
+    ok(b, "STORE 3 +FLAGS (\\Deleted)")
+    ok(b, "EXPUNGE")
+    assert expunges(ok(a, "NOOP")) == [3]
+
+    # another Maildir program
+    quiet_inbox(server)
+    ok(a, "NOOP")
+    ok(a, "NOOP")
+    with open(os.path.join(md, "tmp", "2.M1P1.other"), "w") as f:
+        f.write("Subject: from elsewhere\r\n\r\nhi\r\n")
+    os.rename(os.path.join(md, "tmp", "2.M1P1.other"),
+              os.path.join(md, "new", "2.M1P1.other"))
+    assert untagged_num(ok(a, "NOOP"), "EXISTS") == 4
+    quiet_inbox(server)
+    ok(a, "NOOP")
+    ok(a, "NOOP")
+    cur = os.path.join(md, "cur")
+    gone = [n for n in os.listdir(cur)
+            if b"Subject: message 0\r\n" in open(os.path.join(cur, n), "rb").read()]
+    assert len(gone) == 1, os.listdir(cur)
+    os.unlink(os.path.join(cur, gone[0]))
+    assert expunges(ok(a, "NOOP")) == [1]
+    assert uid_seq(a) == [2, 4, 5]
