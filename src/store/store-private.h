@@ -68,8 +68,7 @@ struct store_user {
 		struct index_mailbox mb;  /* the row */
 		uint64_t commits;         /* index_commits() when it was read */
 		uint32_t first_unseen;    /* UID, 0 if none */
-		char **keywords;          /* owned */
-		size_t nkeywords;
+		struct store_select_info kw; /* only keywords used; owned */
 	} select_cache[STORE_SELECT_CACHE];
 	unsigned select_cache_next;
 	/* When STATUS last looked at a mailbox's folder.  Guarded by lock. */

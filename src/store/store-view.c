@@ -310,8 +310,8 @@ fill_info(struct store_view *v, const struct index_mailbox *mb,
 
 	memset(info, 0, sizeof(*info));
 	if (ce != NULL) {
-		for (i = 0; i < ce->nkeywords; i++)
-			keyword_cb(ce->keywords[i], info);
+		for (i = 0; i < ce->kw.nkeywords; i++)
+			keyword_cb(ce->kw.keywords[i], info);
 	} else if (index_mailbox_keywords(u->db, v->mailbox_id, keyword_cb,
 					  info, error_r) < 0) {
 		store_select_info_free(info);
@@ -359,6 +359,18 @@ row_quiet(const struct index_mailbox *mb)
 		mb->mtime_new < quiet && mb->mtime_cur < quiet;
 }
 
+/* Keep mb (just read, nothing committed since) as v's row if its
+ * folder is quiet. */
+static void
+view_keep_row(struct store_view *v, const struct index_mailbox *mb)
+{
+	v->row_kept = row_quiet(mb);
+	if (v->row_kept) {
+		v->row = *mb;
+		v->row_commits = index_commits(v->u->db);
+	}
+}
+
 /* v's mailbox row: as kept from an earlier read if this process has
  * committed nothing to the index since (every write of the user's mail
  * goes through that handle; other programs change only the Maildir, which
@@ -378,22 +390,15 @@ view_row(struct store_view *v, struct index_mailbox *mb_r,
 	}
 	v->row_kept = false;
 	r = index_mailbox_get_by_id(u->db, v->mailbox_id, mb_r, error_r);
-	if (r > 0 && row_quiet(mb_r)) {
-		v->row = *mb_r;
-		v->row_commits = index_commits(u->db);
-		v->row_kept = true;
-	}
+	if (r > 0)
+		view_keep_row(v, mb_r);
 	return r;
 }
 
 static void
 select_cache_free(struct store_select_cache *ce)
 {
-	size_t i;
-
-	for (i = 0; i < ce->nkeywords; i++)
-		free(ce->keywords[i]);
-	free(ce->keywords);
+	store_select_info_free(&ce->kw);
 	free(ce->name);
 	free(ce->dir);
 	memset(ce, 0, sizeof(*ce));
@@ -408,6 +413,19 @@ store_select_cache_clear(struct store_user *u)
 		select_cache_free(&u->select_cache[i]);
 }
 
+static struct store_select_cache *
+select_cache_find(struct store_user *u, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < STORE_SELECT_CACHE; i++) {
+		if (u->select_cache[i].name != NULL &&
+		    strcmp(u->select_cache[i].name, name) == 0)
+			return &u->select_cache[i];
+	}
+	return NULL;
+}
+
 /* The kept answer for mailbox `name`, if it still holds: this process
  * has committed nothing to the index since it was read (every write of
  * the user's mail goes through this handle; other programs change only
@@ -416,35 +434,22 @@ store_select_cache_clear(struct store_user *u)
 static const struct store_select_cache *
 select_cache_get(struct store_user *u, const char *name)
 {
-	struct store_select_cache *ce;
-	size_t i;
+	const struct store_select_cache *ce = select_cache_find(u, name);
 
-	for (i = 0; i < STORE_SELECT_CACHE; i++) {
-		ce = &u->select_cache[i];
-		if (ce->name != NULL && strcmp(ce->name, name) == 0)
-			return ce->commits == index_commits(u->db) ? ce : NULL;
-	}
-	return NULL;
+	return ce != NULL && ce->commits == index_commits(u->db) ? ce : NULL;
 }
 
 /* Keep SELECT's answer for name (read just now, in one snapshot, with
- * nothing committed since): only for a folder whose directories were
- * last changed SYNC_MTIME_SLACK_SECS or more ago, so that any change to
- * them from now on gives them other mtimes than the row's, even on a
- * file system with coarse timestamps.  Caller holds the lock. */
+ * nothing committed since) if its folder is quiet (row_quiet()).  Caller
+ * holds the lock. */
 static void
 select_cache_put(struct store_user *u, const char *name, const char *dir,
 		 const struct index_mailbox *mb,
 		 const struct store_select_info *info, uint32_t first_unseen)
 {
-	struct store_select_cache *ce = NULL;
+	struct store_select_cache *ce = select_cache_find(u, name);
 	size_t i;
 
-	for (i = 0; i < STORE_SELECT_CACHE && ce == NULL; i++) {
-		if (u->select_cache[i].name != NULL &&
-		    strcmp(u->select_cache[i].name, name) == 0)
-			ce = &u->select_cache[i];
-	}
 	if (!row_quiet(mb)) {
 		if (ce != NULL)
 			select_cache_free(ce);
@@ -461,12 +466,8 @@ select_cache_put(struct store_user *u, const char *name, const char *dir,
 	ce->mb = *mb;
 	ce->commits = index_commits(u->db);
 	ce->first_unseen = first_unseen;
-	if (info->nkeywords > 0) {
-		ce->keywords = xcalloc(info->nkeywords, sizeof(char *));
-		for (i = 0; i < info->nkeywords; i++)
-			ce->keywords[i] = xstrdup(info->keywords[i]);
-	}
-	ce->nkeywords = info->nkeywords;
+	for (i = 0; i < info->nkeywords; i++)
+		keyword_cb(info->keywords[i], &ce->kw);
 }
 
 /* Pick up what other Maildir programs did (no index read when the
@@ -711,11 +712,7 @@ loaded:
 		goto fail;
 	if (ce == NULL)
 		select_cache_put(u, name, v->dir, &mb, info_r, first_unseen);
-	if (row_quiet(&mb)) { /* the row now holds for NOOP too */
-		v->row = mb;
-		v->row_commits = index_commits(u->db);
-		v->row_kept = true;
-	}
+	view_keep_row(v, &mb); /* the row now holds for NOOP too */
 	if (in_read)
 		index_read_end(u->db);
 	store_user_ref(u);
