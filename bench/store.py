@@ -169,90 +169,71 @@ class Client:
         self.n += 1
         return b"T%d" % self.n
 
-    def read_tagged(self, tag, deadline=None):
-        """Read through tag's completion; returns (status line, untagged
-        bytes).  Our responses carry no literals that could hold a
-        "\\r\\nTAG " of their own (flags, counts, mailbox names)."""
-        start, needle = tag + b" ", b"\r\n" + tag + b" "
-        pos = 0
-        while True:
-            if self.buf.startswith(start):
-                i = -2
-            else:
-                i = self.buf.find(needle, pos)
-            if i != -1:
-                j = self.buf.find(b"\r\n", i + 2)
-                if j >= 0:
-                    untagged = bytes(self.buf[:max(i, 0)])
-                    status = bytes(self.buf[i + 2:j])
-                    del self.buf[:j + 2]
-                    return status, untagged
-                # the tagged line has begun but not ended: find it again
-                pos = max(i, 0)
-            else:
-                pos = max(0, len(self.buf) - len(needle))
-            if deadline is not None and time.monotonic() > deadline:
-                raise ImapError("no reply to %s within the time limit" % tag.decode())
-            self._recv()
-
-    def read_tagged_count(self, tag, needle, deadline=None):
-        """read_tagged() for big replies: keeps none of the untagged bytes,
-        only how many times needle occurs in them and their length.
-        Returns (status line, count, untagged length)."""
+    def _read_tagged(self, tag, sink, deadline=None):
+        """Read through tag's completion, handing the untagged bytes to
+        sink(bytes) as they come (all but what could still be the start of
+        the tagged line), so a big reply is never held whole.  Returns the
+        status line.  Our responses carry no literals that could hold a
+        "\r\nTAG " of their own (flags, counts, mailbox names)."""
         start, term = tag + b" ", b"\r\n" + tag + b" "
-        keep = max(len(needle), len(term))
-        count = dropped = 0
+        passed = False  # untagged bytes went to sink: no tag at buf[0]
         while True:
-            if dropped == 0 and self.buf.startswith(start):
-                i = -2
-            else:
-                i = self.buf.find(term)
+            i = -2 if not passed and self.buf.startswith(start) \
+                else self.buf.find(term)
             if i != -1:
                 j = self.buf.find(b"\r\n", i + 2)
                 if j >= 0:
-                    end = max(i, 0)
-                    count += self.buf.count(needle, 0, end)
+                    if i > 0:
+                        sink(bytes(self.buf[:i]))
                     status = bytes(self.buf[i + 2:j])
                     del self.buf[:j + 2]
-                    return status, count, dropped + end
+                    return status
             else:
-                # nothing counted yet starts in buf; count and drop what
-                # can't be part of the tagged line or a split needle
-                d = len(self.buf) - keep
+                d = len(self.buf) - len(term)
                 if d > 0:
-                    count += self.buf.count(needle, 0, d + len(needle) - 1)
+                    sink(bytes(self.buf[:d]))
                     del self.buf[:d]
-                    dropped += d
+                    passed = True
             if deadline is not None and time.monotonic() > deadline:
                 raise ImapError("no reply to %s within the time limit" % tag.decode())
             self._recv()
 
-    def cmd_count(self, line, needle, timeout=None):
-        """cmd() for big replies (read_tagged_count): returns (seconds to
-        the tagged reply, status, occurrences of needle, untagged bytes)."""
+    def _cmd(self, line, sink, ok, timeout):
+        """Send `line`, its untagged reply to sink (see _read_tagged);
+        returns (seconds to the tagged reply, status)."""
         tag = self.tag()
         t0 = time.monotonic()
         self.sock.sendall(tag + b" " + line + b"\r\n")
-        status, count, nbytes = self.read_tagged_count(
-            tag, needle, None if timeout is None else t0 + timeout)
-        dt = time.monotonic() - t0
-        if not status.startswith(tag + b" OK"):
-            raise ImapError("%s -> %s" % (line[:60].decode(errors="replace"),
-                                          status.decode(errors="replace")))
-        return dt, status, count, nbytes
-
-    def cmd(self, line, ok=True, timeout=None):
-        """Send `line`; returns (seconds to tagged reply, status, untagged)."""
-        tag = self.tag()
-        t0 = time.monotonic()
-        self.sock.sendall(tag + b" " + line + b"\r\n")
-        status, untagged = self.read_tagged(
-            tag, None if timeout is None else t0 + timeout)
+        status = self._read_tagged(
+            tag, sink, None if timeout is None else t0 + timeout)
         dt = time.monotonic() - t0
         if ok and not status.startswith(tag + b" OK"):
             raise ImapError("%s -> %s" % (line[:60].decode(errors="replace"),
                                           status.decode(errors="replace")))
-        return dt, status, untagged
+        return dt, status
+
+    def cmd(self, line, ok=True, timeout=None):
+        """Send `line`; returns (seconds to tagged reply, status, untagged)."""
+        parts = []
+        dt, status = self._cmd(line, parts.append, ok, timeout)
+        return dt, status, b"".join(parts)
+
+    def cmd_count(self, line, needle, timeout=None):
+        """cmd() for big replies: keeps none of the untagged bytes, only
+        how often needle occurs in them and their length.  Returns
+        (seconds to the tagged reply, status, count, untagged bytes)."""
+        k = len(needle) - 1
+        st = {"count": 0, "bytes": 0, "carry": b""}
+
+        def sink(chunk):
+            # the carry (shorter than needle) holds no whole needle: only
+            # the ones split across two chunks are found by joining
+            data = st["carry"] + chunk
+            st["count"] += data.count(needle)
+            st["carry"] = data[max(0, len(data) - k):] if k else b""
+            st["bytes"] += len(chunk)
+        dt, status = self._cmd(line, sink, True, timeout)
+        return dt, status, st["count"], st["bytes"]
 
     def login(self, user):
         return self.cmd(b"LOGIN %s %s" % (user.encode(), PASSWORD.encode()))[0]
@@ -286,7 +267,7 @@ class Client:
         statuses = []
         try:
             for tag in tags:
-                status, _ = self.read_tagged(tag, deadline)
+                status = self._read_tagged(tag, lambda _: None, deadline)
                 statuses.append(status)
         finally:
             th.join(30)
